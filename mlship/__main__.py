@@ -1,0 +1,6 @@
+"""``python -m mlship``."""
+
+from mlship.cli import main
+
+if __name__ == "__main__":
+    main()
