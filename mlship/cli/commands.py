@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-
-import mlship.cli
+from pathlib import Path
 
 INFRASTRUCTURE = {"app", "commands", "errors"}
 
-for _module in pkgutil.iter_modules(mlship.cli.__path__):
+for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
     if _module.name not in INFRASTRUCTURE and not _module.name.startswith("_"):
         importlib.import_module(f"mlship.cli.{_module.name}")
