@@ -1,0 +1,95 @@
+"""The package's house rules: fast CLI start, layering, one error path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from mlship.errors import EXIT_BAD_INPUT, InputError, MlshipError
+from mlship.models import Answers
+from mlship.validation import describe_validation_error
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("locust", "copier", "numpy", "sklearn", "onnx", "onnxruntime", "gevent", "torch")
+
+
+def test_cli_import_pulls_in_no_heavy_library() -> None:
+    code = f"import sys, mlship.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "", f"heavy modules imported at CLI start: {result.stdout}"
+
+
+def test_every_core_module_is_under_the_layering_contract() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    contracts = config["tool"]["importlinter"]["contracts"]
+    forbidden = next(c for c in contracts if c["type"] == "forbidden")
+    covered = set(forbidden["source_modules"])
+    core = {
+        f"mlship.{p.stem}"
+        for p in (ROOT / "mlship").glob("*.py")
+        if p.stem not in ("__init__", "__main__", "output")
+    }
+    core |= {
+        f"mlship.{p.name}" for p in (ROOT / "mlship").iterdir() if (p / "__init__.py").exists()
+    }
+    core -= {"mlship.cli", "mlship.templates"}
+    missing = sorted(core - covered)
+    assert not missing, f"add these core modules to the import-linter contract: {missing}"
+
+
+def test_import_linter_contracts_hold() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "importlinter.cli", "--config", str(ROOT / "pyproject.toml")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if result.returncode != 0 and "No module named" in result.stderr:
+        result = subprocess.run(["lint-imports"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_input_error_lists_problems_and_hint() -> None:
+    error = InputError("bad answers", hint="see docs", problems=["a: wrong", "b: missing"])
+    assert str(error) == "bad answers\n  a: wrong\n  b: missing\nhint: see docs"
+    assert error.exit_code == EXIT_BAD_INPUT
+    assert isinstance(error, MlshipError)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (
+            {"traffic": {"arrival": "carrier-pigeon"}},
+            "traffic.arrival: 'carrier-pigeon' is not allowed (allowed: 'requests', 'events', 'datasets' or 'on-device')",
+        ),
+        ({"traffic": {"arrival": "requests", "colour": 1}}, "traffic.colour: unknown key"),
+        ({"traffic": {}}, "traffic.arrival: required but missing"),
+        (
+            {"traffic": {"arrival": "requests"}, "latency": {"p99_ms": -5}},
+            "latency.p99_ms: Input should be greater than 0 (got -5)",
+        ),
+        (
+            {"traffic": {"arrival": "requests"}, "model": {"stages": True}},
+            "model.stages: Input should be a valid integer (got True)",
+        ),
+    ],
+)
+def test_validation_errors_name_field_value_and_allowed(raw: dict, expected: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Answers.model_validate(raw)
+    assert expected in describe_validation_error(caught.value)
+
+
+def test_contradictory_answers_are_refused_with_both_fields_named() -> None:
+    with pytest.raises(ValidationError) as caught:
+        Answers.model_validate({"traffic": {"arrival": "on-device"}})
+    (line,) = describe_validation_error(caught.value)
+    assert "traffic.arrival" in line and "hardware.target" in line
