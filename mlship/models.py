@@ -96,6 +96,11 @@ class Answers(Strict):
                 "traffic.arrival 'on-device' contradicts hardware.target 'server' "
                 "(use target mobile, browser or embedded, or another arrival)"
             )
+        if self.data.must_stay_on_device and not on_device_target:
+            raise ValueError(
+                "data.must_stay_on_device is true but hardware.target is 'server' "
+                "(use target mobile, browser or embedded, or let the data leave the device)"
+            )
         if self.hardware.gpu_memory_gb is not None and self.hardware.accelerator != "gpu":
             raise ValueError("hardware.gpu_memory_gb is set but hardware.accelerator is 'none'")
         return self
