@@ -1,0 +1,195 @@
+"""``mlship new PATTERN DEST``: options and prompts in, one ``new_project`` call, the result out."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from mlship.cli.app import app
+from mlship.cli.errors import reported_errors
+
+if TYPE_CHECKING:
+    from mlship.models import DecisionRecord
+    from mlship.spec import NewProjectResult
+
+FORMATS = ("onnx", "sklearn", "torch")
+PYTHONS = ("3.11", "3.12")
+# ProjectSpec field -> the option that sets it, so errors name what the user typed.
+OPTION_OF = {
+    "p99_ms": "--p99-ms",
+    "max_error_rate": "--max-error-rate",
+    "target_rps": "--target-rps",
+    "model_format": "--model-format",
+    "python_version": "--python",
+    "input_schema": "--input-schema",
+}
+
+
+def _option_names(lines: list[str]) -> list[str]:
+    named = []
+    for line in lines:
+        field, _, rest = line.partition(":")
+        named.append(f"{OPTION_OF.get(field, field)}:{rest}" if rest else line)
+    return named
+
+
+def _interactive(defaults: bool, as_json: bool) -> bool:
+    return not (defaults or as_json) and sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _ask(values: dict[str, Any], record: DecisionRecord | None, dest: Path) -> None:
+    """Ask, on a terminal, what neither the options nor the decision record answered."""
+    from rich.prompt import Confirm, FloatPrompt, Prompt
+
+    from mlship.naming import name_from_folder
+    from mlship.output import console
+
+    out = console()
+    answers = record.answers if record else None
+    if values["name"] is None:
+        try:
+            suggested = name_from_folder(dest.name)
+        except Exception:
+            suggested = None
+        values["name"] = Prompt.ask("Project name", default=suggested, console=out)
+    if values["model_format"] is None and values["model"] is None:
+        values["model_format"] = Prompt.ask(
+            "Model runtime", choices=list(FORMATS), default="onnx", console=out
+        )
+    if values["gpu"] is None and answers is None:
+        values["gpu"] = Confirm.ask("Serve on a GPU?", default=False, console=out)
+    budget_known = record is not None and (
+        record.budget.p99_ms is not None or (answers is not None and answers.latency.p99_ms)
+    )
+    if values["p99_ms"] is None and not budget_known:
+        values["p99_ms"] = FloatPrompt.ask("p99 latency budget in ms", default=100.0, console=out)
+
+
+def _print_result(result: NewProjectResult) -> None:
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    from mlship.output import console, print_warning
+
+    out = console()
+    tree = Tree(f"[bold]{escape(str(result.dest))}[/]")
+    folders: dict[tuple[str, ...], Tree] = {(): tree}
+    for rel in result.files:
+        parts = tuple(rel.split("/"))
+        for depth in range(1, len(parts)):
+            key = parts[:depth]
+            if key not in folders:
+                folders[key] = folders[key[:-1]].add(f"[blue]{escape(key[-1])}/[/]")
+        folders[parts[:-1]].add(escape(parts[-1]))
+    out.print(tree)
+    for warning in result.warnings:
+        print_warning(warning)
+    if result.git.note and not result.git.commit:
+        out.print(f"git: {escape(result.git.note)}")
+    elif result.git.note:
+        print_warning(result.git.note)
+    what = f"{result.pattern} project {result.project_name}"
+    out.print(f"\nCreated the {escape(what)} ({len(result.files)} files). Next:")
+    for command in result.next:
+        out.print(f"  {escape(command)}")
+
+
+@app.command()
+def new(
+    pattern: str = typer.Argument(
+        ..., metavar="PATTERN", help="online, batch, edge, streaming or chained."
+    ),
+    dest: Path | None = typer.Argument(
+        None,
+        metavar="DEST",
+        help="Folder to create. With --from, PATTERN may be left out: mlship new --from FILE DEST.",
+        show_default=False,
+    ),
+    name: str | None = typer.Option(None, help="Project name (default: DEST's folder name)."),
+    package: str | None = typer.Option(None, help="Python package (default: from the name)."),
+    description: str | None = typer.Option(None, help="One line for the README and pyproject."),
+    model_format: str | None = typer.Option(
+        None,
+        "--model-format",
+        help="Runtime: onnx, sklearn or torch (default: the --model file's, else onnx).",
+        show_default=False,
+    ),
+    gpu: bool | None = typer.Option(
+        None, "--gpu/--no-gpu", help="GPU image, CUDA torch and k8s GPU resources."
+    ),
+    cuda: str | None = typer.Option(None, help="CUDA build of torch for --gpu (e.g. 12.6)."),
+    python: str = typer.Option("3.11", help="Python version of the project: 3.11 or 3.12."),
+    p99_ms: float | None = typer.Option(None, help="p99 latency budget in ms (default 100)."),
+    max_error_rate: float | None = typer.Option(None, help="Error-rate budget, 0-1."),
+    target_rps: float | None = typer.Option(None, help="Throughput the service must sustain."),
+    model: Path | None = typer.Option(None, help="Your model file, copied under models/."),
+    input_schema: Path | None = typer.Option(
+        None, help='JSON with the model input: {"features": [...]} or {"n_features": N}.'
+    ),
+    trust_pickle: bool = typer.Option(
+        False, help="Allow a joblib/pickle --model (loading it runs code from the file)."
+    ),
+    from_: Path | None = typer.Option(
+        None, "--from", help="Decision record from `mlship recommend --save`."
+    ),
+    defaults: bool = typer.Option(False, help="Ask nothing; use defaults."),
+    force: bool = typer.Option(
+        False, help="Write into a non-empty DEST (replaces generated files, keeps the rest)."
+    ),
+    no_git: bool = typer.Option(False, "--no-git", help="Skip git init and the first commit."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Render a runnable project for a deployment pattern into DEST."""
+    with reported_errors():
+        from pydantic import ValidationError
+
+        from mlship.errors import InputError
+        from mlship.output import print_json
+        from mlship.scaffold import new_project, read_record
+        from mlship.spec import ProjectSpec
+        from mlship.validation import describe_validation_error
+
+        record = read_record(from_) if from_ is not None else None
+        if dest is None:
+            if record is None:
+                raise InputError("dest: missing", hint="usage: mlship new PATTERN DEST")
+            chosen_pattern, target = record.pattern, Path(pattern)
+        else:
+            chosen_pattern, target = pattern, dest
+        values: dict[str, Any] = {
+            "name": name,
+            "model_format": model_format,
+            "gpu": gpu,
+            "p99_ms": p99_ms,
+            "model": model,
+        }
+        if _interactive(defaults, as_json):
+            _ask(values, record, target)
+        try:
+            spec = ProjectSpec.model_validate(
+                {
+                    **values,
+                    "pattern": chosen_pattern,
+                    "package": package,
+                    "description": description,
+                    "cuda_version": cuda,
+                    "python_version": python,
+                    "max_error_rate": max_error_rate,
+                    "target_rps": target_rps,
+                    "input_schema": input_schema,
+                    "trust_pickle": trust_pickle,
+                    "git": not no_git,
+                    "decision": record,
+                }
+            )
+        except ValidationError as error:
+            problems = _option_names(describe_validation_error(error))
+            raise InputError("invalid options", problems=problems) from None
+        result = new_project(spec, target, force=force)
+        if as_json:
+            print_json(result.model_dump(mode="json"))
+        else:
+            _print_result(result)
