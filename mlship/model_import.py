@@ -129,8 +129,8 @@ def inspect_model(
     framework = format_of(path)
     if model_format is not None and model_format != framework:
         raise InputError(
-            f"model-format: {model_format!r} does not match the model file {path.name} "
-            f"(a {framework} model)",
+            f"model-format: {model_format!r} does not match the model file {path.name}, "
+            f"whose format is {framework}",
             hint=f"drop --model-format or pass --model-format {framework}, or convert the "
             "model first",
         )

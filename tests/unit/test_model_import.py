@@ -1,0 +1,254 @@
+"""``--model``: real model files are checked, described and installed; bad ones are refused."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import pytest
+from onnx import TensorProto
+
+from mlship.errors import InputError
+from mlship.model_import import inspect_model, install_model
+from tests.model_files import FEATURES, logistic_regression, onnx_classifier, onnx_graph, skops_file
+
+
+def _schema(tmp_path: Path, body: object, name: str = "schema.json") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps(body))
+    return path
+
+
+def test_a_skops_classifier_gives_its_features_and_classes_without_being_loaded(
+    tmp_path: Path,
+) -> None:
+    model = inspect_model(skops_file(tmp_path / "churn.skops"))
+    facts = model.facts
+    assert model.framework == "sklearn"
+    assert (facts.n_features, facts.features) == (4, FEATURES)
+    assert facts.classes == [0, 1]
+    assert (facts.task, facts.output_name, facts.dtype) == (
+        "classification",
+        "probabilities",
+        "float32",
+    )
+
+
+def test_installing_copies_the_file_and_writes_a_verifiable_manifest(tmp_path: Path) -> None:
+    source = skops_file(tmp_path / "churn.skops")
+    manifest = install_model(inspect_model(source), tmp_path / "project" / "models")
+    models = tmp_path / "project" / "models"
+    copied = models / "churn.skops"
+    assert copied.read_bytes() == source.read_bytes()
+    assert manifest == json.loads((models / "manifest.json").read_text())
+    assert manifest["sha256"] == hashlib.sha256(copied.read_bytes()).hexdigest()
+    assert manifest["file"] == "churn.skops"
+    assert (manifest["source"], manifest["framework"], manifest["name"]) == (
+        "user",
+        "sklearn",
+        "churn",
+    )
+    assert manifest["input"] == {
+        "name": "input",
+        "dtype": "float32",
+        "shape": [None, 4],
+        "features": FEATURES,
+    }
+    assert manifest["output"] == {"name": "probabilities", "classes": [0, 1]}
+    assert manifest["created"].endswith("Z")
+
+
+def test_a_skops_pipeline_reads_inputs_from_its_first_step_and_classes_from_its_last(
+    tmp_path: Path,
+) -> None:
+    from sklearn.linear_model import LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from tests.model_files import training_data
+
+    x, y = training_data()
+    pipe = make_pipeline(StandardScaler(), logistic_regression(with_names=False)).fit(x, y)
+    facts = inspect_model(skops_file(tmp_path / "p.skops", pipe)).facts
+    assert (facts.n_features, facts.features, facts.classes) == (4, None, [0, 1])
+
+    regressor = LinearRegression().fit(x[:, :3], y.astype(float))
+    facts = inspect_model(skops_file(tmp_path / "r.skops", regressor)).facts
+    assert (facts.n_features, facts.task, facts.classes) == (3, "regression", None)
+
+
+def test_an_onnx_classifier_gives_input_dtype_shape_classes_and_scores_output(
+    tmp_path: Path,
+) -> None:
+    model = inspect_model(onnx_classifier(tmp_path / "m.onnx"))
+    facts = model.facts
+    assert model.framework == "onnx"
+    assert (facts.input_name, facts.dtype, facts.n_features) == ("X", "float32", 4)
+    assert (facts.classes, facts.task, facts.output_name) == (
+        [0, 1],
+        "classification",
+        "probabilities",
+    )
+    assert facts.features is None
+
+
+def test_an_input_schema_names_the_features_of_an_onnx_model(tmp_path: Path) -> None:
+    path = onnx_classifier(tmp_path / "m.onnx")
+    model = inspect_model(path, input_schema=_schema(tmp_path, {"features": FEATURES}))
+    assert model.facts.features == FEATURES
+    with pytest.raises(InputError) as caught:
+        inspect_model(path, input_schema=_schema(tmp_path, {"n_features": 7}))
+    assert "describes 7 features but the model m.onnx takes 4" in caught.value.message
+
+
+def test_an_onnx_model_with_two_inputs_is_refused(tmp_path: Path) -> None:
+    path = onnx_graph(
+        tmp_path / "two.onnx",
+        [("a", TensorProto.FLOAT, ["batch", 3]), ("b", TensorProto.FLOAT, ["batch", 3])],
+    )
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert str(path) in caught.value.message
+    assert "2 inputs ('a', 'b')" in caught.value.message
+    assert "exactly one input" in caught.value.message
+
+
+def test_an_onnx_model_with_a_3d_input_is_refused(tmp_path: Path) -> None:
+    path = onnx_graph(tmp_path / "img.onnx", [("pixels", TensorProto.FLOAT, ["batch", 28, 28])])
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert "shape ['?', 28, 28]" in caught.value.message
+    assert "2-D input" in caught.value.message
+
+
+def test_an_onnx_model_with_float64_input_is_refused(tmp_path: Path) -> None:
+    path = onnx_graph(tmp_path / "f64.onnx", [("x", TensorProto.DOUBLE, ["batch", 5])])
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert "dtype float64" in caught.value.message
+
+
+def test_an_onnx_model_without_a_fixed_feature_count_needs_a_schema(tmp_path: Path) -> None:
+    path = onnx_graph(tmp_path / "any.onnx", [("x", TensorProto.FLOAT, ["batch", "n"])])
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert "--input-schema" in (caught.value.hint or "")
+    assert (
+        inspect_model(path, input_schema=_schema(tmp_path, {"n_features": 6})).facts.n_features == 6
+    )
+
+
+@pytest.mark.parametrize("suffix", [".onnx", ".skops"])
+def test_a_corrupt_model_file_is_refused_naming_the_file(tmp_path: Path, suffix: str) -> None:
+    path = tmp_path / f"broken{suffix}"
+    path.write_bytes(b"\x08\x07this is not a model\xff" * 10)
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert caught.value.message.startswith(f"model: {path}: not a")
+
+
+def test_a_torch_model_without_input_schema_says_input_schema_is_needed(tmp_path: Path) -> None:
+    path = tmp_path / "net.pt"
+    path.write_bytes(b"anything")
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert str(path) in caught.value.message
+    assert "--input-schema FILE is needed" in caught.value.message
+
+
+def test_a_torch_file_that_is_not_a_torch_archive_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "net.pt"
+    path.write_bytes(b"not a zip")
+    with pytest.raises(InputError) as caught:
+        inspect_model(path, input_schema=_schema(tmp_path, {"n_features": 4}))
+    assert "not a torch archive" in caught.value.message
+    other = tmp_path / "other.pt"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("readme.txt", "hello")
+    with pytest.raises(InputError) as caught:
+        inspect_model(other, input_schema=_schema(tmp_path, {"n_features": 4}))
+    assert "not one written by torch" in caught.value.message
+
+
+def test_a_pickle_is_refused_unless_trusted_and_then_converted_to_skops(tmp_path: Path) -> None:
+    import joblib
+    import skops.io as sio
+
+    path = tmp_path / "legacy.joblib"
+    joblib.dump(logistic_regression(), path)
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert "runs code" in caught.value.message
+    assert "--trust-pickle" in (caught.value.hint or "")
+
+    model = inspect_model(path, trust_pickle=True)
+    assert model.file_name == "legacy.skops"
+    assert any("unpickled" in w for w in model.warnings)
+    manifest = install_model(model, tmp_path / "models")
+    assert manifest["file"] == "legacy.skops"
+    assert manifest["input"]["features"] == FEATURES
+    restored = sio.load(
+        tmp_path / "models" / "legacy.skops",
+        trusted=sio.get_untrusted_types(file=tmp_path / "models" / "legacy.skops"),
+    )
+    assert list(restored.classes_) == [0, 1]
+
+
+def test_a_pickle_that_is_not_an_estimator_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "numbers.pkl"
+    path.write_bytes(pickle.dumps([1, 2, 3]))
+    with pytest.raises(InputError) as caught:
+        inspect_model(path, trust_pickle=True)
+    assert "holds a list, not a fitted estimator" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ({"n_features": 0}, "n_features"),
+        ({"features": ["a", "a"]}, "unique"),
+        ({}, "give features"),
+        ({"n_features": 3, "colour": "red"}, "colour: unknown key"),
+        ({"n_features": 3, "dtype": "float64"}, "dtype"),
+        ({"features": ["a", "b"], "n_features": 3}, "n_features is 3 but 2 features are named"),
+    ],
+)
+def test_an_invalid_input_schema_is_refused_naming_the_file_and_field(
+    tmp_path: Path, body: object, says: str
+) -> None:
+    schema = _schema(tmp_path, body)
+    with pytest.raises(InputError) as caught:
+        inspect_model(skops_file(tmp_path / "m.skops"), input_schema=schema)
+    assert str(schema) in caught.value.message
+    assert any(says in p for p in caught.value.problems), caught.value.problems
+
+
+def test_input_schema_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    schema = tmp_path / "schema.json"
+    schema.write_text("features: [a, b]")
+    with pytest.raises(InputError) as caught:
+        inspect_model(skops_file(tmp_path / "m.skops"), input_schema=schema)
+    assert "not a JSON file" in caught.value.message
+
+
+def test_file_type_format_and_existence_are_checked_first(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="no such file"):
+        inspect_model(tmp_path / "missing.onnx")
+    odd = tmp_path / "model.h5"
+    odd.write_bytes(b"x")
+    with pytest.raises(InputError) as caught:
+        inspect_model(odd)
+    assert "unknown model file type '.h5'" in caught.value.message
+    assert ".onnx" in (caught.value.hint or "")
+    with pytest.raises(InputError) as caught:
+        inspect_model(onnx_classifier(tmp_path / "m.onnx"), model_format="sklearn")
+    assert "does not match the model file m.onnx, whose format is onnx" in caught.value.message
+
+
+def test_a_file_name_that_is_unsafe_on_disk_is_replaced(tmp_path: Path) -> None:
+    model = inspect_model(skops_file(tmp_path / "my model (v2).skops"))
+    assert model.file_name == "model.skops"
+    assert model.name == "my-model-v2"
