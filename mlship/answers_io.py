@@ -120,9 +120,17 @@ def describe_missing(missing: list[str]) -> list[str]:
     return [f"{path} (allowed: {fields[path].allowed()})" for path in missing]
 
 
-def validate_answers(source: AnswersSource, overrides: Mapping[str, Any] | None = None) -> Answers:
-    """Validate file answers with ``overrides`` (flags) on top; problems name file and line."""
-    overrides = overrides or {}
+def validate_answers(
+    source: AnswersSource,
+    overrides: Mapping[str, Any] | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> Answers:
+    """Validate file answers with ``overrides`` (flags) on top.
+
+    A problem names the file and line of the answer, or the option (``labels``: dotted path
+    -> ``--p99-ms``) it came from.
+    """
+    overrides, labels = overrides or {}, labels or {}
     data = merge_answers(source.data, overrides)
     try:
         return Answers.model_validate(data)
@@ -131,7 +139,9 @@ def validate_answers(source: AnswersSource, overrides: Mapping[str, Any] | None 
         for item, line in zip(error.errors(), describe_validation_error(error), strict=True):
             loc = ".".join(str(part) for part in item["loc"][:2])
             number = source.lines.get(loc) if loc not in overrides else None
-            if source.path is not None and number is not None:
+            if loc in labels:
+                problems.append(f"{line} [given as {labels[loc]}]")
+            elif source.path is not None and number is not None:
                 problems.append(f"{source.path}:{number}: {line}")
             else:
                 problems.append(line)
