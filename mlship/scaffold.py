@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from mlship import __version__, gpu, naming
+from mlship.decision import write_decision_record
 from mlship.errors import InputError
 from mlship.model_import import ImportedModel, inspect_model, install_model
 from mlship.models import PATTERN_NAMES, Budget, DecisionRecord
@@ -73,28 +74,6 @@ def load_pins() -> dict[str, str]:
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
         raise InputError("mlship/data/pins.yaml must map package names to versions")
     return {name: str(version) for name, version in raw.items()}
-
-
-def read_record(path: Path) -> DecisionRecord:
-    """A decision record (``mlship recommend --save``); errors name the file and field."""
-    from pydantic import ValidationError
-
-    from mlship.validation import describe_validation_error
-
-    try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError(f"from: {path}: no such file") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise InputError(f"from: {path}: not a readable YAML file ({error})") from error
-    try:
-        return DecisionRecord.model_validate(raw)
-    except ValidationError as error:
-        raise InputError(
-            f"from: {path} is not a valid decision record",
-            problems=describe_validation_error(error),
-            hint="write one with `mlship recommend --save`",
-        ) from error
 
 
 def check_pattern(pattern: str) -> None:
@@ -189,12 +168,6 @@ def _decision_record(
         template_version=TEMPLATE_VERSION,
         project=project,
     )
-
-
-def write_decision_record(record: DecisionRecord, path: Path) -> None:
-    body = yaml.safe_dump(record.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
-    header = "# mlship decision record: the pattern, why, and the budget this project must meet.\n"
-    path.write_text(header + body, encoding="utf-8")
 
 
 def new_project(spec: ProjectSpec, dest: Path, force: bool = False) -> NewProjectResult:

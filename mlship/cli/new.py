@@ -146,17 +146,19 @@ def new(
     with reported_errors():
         from pydantic import ValidationError
 
+        from mlship.decision import read_decision_record
         from mlship.errors import InputError
         from mlship.output import print_json
-        from mlship.scaffold import new_project, read_record
+        from mlship.scaffold import new_project
         from mlship.spec import ProjectSpec
         from mlship.validation import describe_validation_error
 
-        record = read_record(from_) if from_ is not None else None
+        record = read_decision_record(from_) if from_ is not None else None
         if dest is None:
             if record is None:
                 raise InputError("dest: missing", hint="usage: mlship new PATTERN DEST")
-            chosen_pattern, target = record.pattern, Path(pattern)
+            chosen_pattern: str = record.pattern
+            target = Path(pattern)
         else:
             chosen_pattern, target = pattern, dest
         values: dict[str, Any] = {

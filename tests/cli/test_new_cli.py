@@ -87,7 +87,7 @@ def test_human_output_shows_the_tree_and_the_next_commands(tmp_path: Path) -> No
             "pattern: 'serverless' is not allowed (allowed: 'online', 'batch', 'edge', 'streaming' or 'chained')",
         ),
         (["online"], "dest: missing"),
-        (["online", "svc", "--from", "nowhere.yaml"], "from: nowhere.yaml: no such file"),
+        (["online", "svc", "--from", "nowhere.yaml"], "decision record nowhere.yaml does not exist"),
     ],
 )
 def test_bad_input_exits_2_naming_the_field_without_a_traceback(
@@ -166,7 +166,7 @@ def test_an_invalid_decision_record_exits_2_naming_the_field(tmp_path: Path) -> 
     (tmp_path / "decision.yaml").write_text("mlship_version: '0.1.0'\npattern: serverless\n")
     done = mlship("--from", "decision.yaml", "svc", cwd=tmp_path)
     assert done.returncode == 2
-    assert "is not a valid decision record" in done.stderr
+    assert "invalid decision record decision.yaml" in done.stderr
     assert "pattern: 'serverless' is not allowed" in done.stderr
 
 
