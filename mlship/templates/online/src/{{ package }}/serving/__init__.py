@@ -1,0 +1,1 @@
+"""HTTP transport: FastAPI around the inference core, run by uvicorn."""

@@ -1,0 +1,67 @@
+"""The FastAPI application: routes, middleware and the model's life cycle."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from ..inference.predictor import Predictor
+from . import routes, v2
+from .guard import Guard
+from .metrics import Metrics
+from .settings import ServingSettings
+from .state import ServiceState
+from .tracing import tracing_middleware
+
+
+def _score_edges(predictor: Predictor | None, settings: ServingSettings) -> list[float] | None:
+    if predictor is None:
+        from ..inference.manifest import load_manifest
+
+        try:
+            manifest = load_manifest(settings.models_dir)
+        except Exception:  # the loader reports it properly; buckets fall back to [0, 1]
+            return None
+    else:
+        manifest = predictor.manifest
+    histogram = manifest.baseline.score_histogram if manifest.baseline else None
+    return histogram.edges if histogram else None
+
+
+def create_app(settings: ServingSettings | None = None, predictor: Predictor | None = None) -> Any:
+    """Build the ASGI app; with ``predictor`` it serves that model, else it loads one."""
+    settings = settings or ServingSettings()
+    metrics = Metrics(
+        budget_s=settings.latency_budget_ms / 1000,
+        max_batch=settings.max_batch_size,
+        score_edges=_score_edges(predictor, settings),
+    )
+    state = ServiceState(settings, metrics)
+    if predictor is not None:
+        state.attach(predictor)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        loading = None if state.ready else asyncio.create_task(state.load())
+        try:
+            yield
+        finally:
+            if loading is not None and not loading.done():
+                loading.cancel()
+            await asyncio.to_thread(state.close)
+
+    app = FastAPI(
+        title="model service",
+        description="Predictions from the model in models/manifest.json",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    app.include_router(routes.build_router(state))
+    app.include_router(v2.build_router(state))
+    app.add_middleware(Guard, state=state)
+    name = predictor.info.name if predictor else "model-service"
+    return tracing_middleware(app, settings, name)
