@@ -1,0 +1,81 @@
+"""The decision record: built from a recommendation, written atomically, read back."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from mlship import __version__
+from mlship.decision import (
+    build_decision_record,
+    read_decision_record,
+    write_decision_record,
+)
+from mlship.errors import InputError
+from mlship.knowledge import load_patterns
+from mlship.models import Answers, DecisionRecord
+from mlship.recommend import recommend
+
+
+@pytest.fixture
+def record() -> DecisionRecord:
+    answers = Answers.model_validate(
+        {"traffic": {"arrival": "requests", "peak_rps": 300}, "latency": {"p99_ms": 50}}
+    )
+    return build_decision_record(answers, recommend(answers, load_patterns()))
+
+
+def test_record_holds_answers_ranking_winner_and_budget(record: DecisionRecord) -> None:
+    assert record.pattern == "online" and record.mlship_version == __version__
+    assert record.answers is not None and record.answers.traffic.arrival == "requests"
+    assert record.ranking[0].pattern == "online" and len(record.ranking) == 5
+    assert record.reasons == record.ranking[0].reasons
+    assert (record.budget.p99_ms, record.budget.target_rps) == (50.0, 300.0)
+    assert record.budget.max_error_rate == 0.001
+    assert record.stack["serving"] == "fastapi"
+
+
+def test_round_trip(tmp_path: Path, record: DecisionRecord) -> None:
+    path = write_decision_record(record, tmp_path / "mlship.yaml")
+    assert path.read_text().startswith("# mlship decision record")
+    assert read_decision_record(path) == record
+
+
+def test_write_replaces_atomically_and_leaves_no_temporary_file(
+    tmp_path: Path, record: DecisionRecord
+) -> None:
+    path = tmp_path / "mlship.yaml"
+    path.write_text("old")
+    inode = path.stat().st_ino
+    write_decision_record(record, path)
+    assert read_decision_record(path) == record
+    assert os.listdir(tmp_path) == ["mlship.yaml"]
+    assert path.stat().st_ino != inode  # a new file renamed over the old one
+
+
+def test_write_refuses_a_missing_folder_or_a_directory(
+    tmp_path: Path, record: DecisionRecord
+) -> None:
+    with pytest.raises(InputError, match="does not exist"):
+        write_decision_record(record, tmp_path / "no" / "mlship.yaml")
+    with pytest.raises(InputError, match="is a directory"):
+        write_decision_record(record, tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
+def test_reading_errors_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="does not exist") as caught:
+        read_decision_record(tmp_path / "mlship.yaml")
+    assert caught.value.hint and "recommend --save" in caught.value.hint
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("pattern: [online\n")
+    with pytest.raises(InputError, match=rf"{re.escape(str(bad))}:\d+: not valid YAML"):
+        read_decision_record(bad)
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("mlship_version: '0.1.0'\npattern: serverless\n")
+    with pytest.raises(InputError) as caught:
+        read_decision_record(wrong)
+    assert any("pattern: 'serverless' is not allowed" in p for p in caught.value.problems)

@@ -1,0 +1,62 @@
+"""Properties of the engine over any valid answers (hypothesis)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from mlship.fields import FieldSpec, answer_fields
+from mlship.knowledge import load_patterns
+from mlship.models import PATTERN_NAMES, Answers
+from mlship.recommend import recommend
+
+PATTERNS = load_patterns()
+
+
+def _values(spec: FieldSpec) -> st.SearchStrategy[Any]:
+    if spec.kind == "choice":
+        base: st.SearchStrategy[Any] = st.sampled_from(spec.choices)
+    elif spec.kind == "bool":
+        base = st.booleans()
+    elif spec.kind == "integer":
+        base = st.integers(min_value=1, max_value=12)
+    else:
+        base = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)
+    return st.one_of(st.none(), base) if spec.optional else base
+
+
+@st.composite
+def answers(draw: st.DrawFn) -> Answers:
+    """Any subset of the answers, each drawn from its allowed values."""
+    data: dict[str, dict[str, Any]] = {}
+    for path, spec in answer_fields().items():
+        if spec.required or draw(st.booleans()):
+            section, name = path.split(".")
+            data.setdefault(section, {})[name] = draw(_values(spec))
+    try:
+        return Answers.model_validate(data)
+    except ValidationError:
+        assume(False)  # contradictory combinations are refused by Answers itself
+        raise
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(answers())
+def test_any_valid_answers_rank_all_five_deterministically(a: Answers) -> None:
+    result = recommend(a, PATTERNS)
+    assert sorted(r.pattern for r in result.ranking) == sorted(PATTERN_NAMES)
+    assert all(0.0 <= r.score <= 1.0 for r in result.ranking)
+    assert result.ranking[0].pattern == result.pattern
+    assert result.pattern not in {e.pattern for e in result.excluded}
+    winner = result.ranking[0]
+    assert winner.reasons and all(reason.strip() for reason in winner.reasons)
+    scores = [
+        r.score for r in result.ranking if r.pattern not in {e.pattern for e in result.excluded}
+    ]
+    assert scores == sorted(scores, reverse=True)
+    assert recommend(a, PATTERNS) == result  # deterministic
+    assert result.next.startswith(f"mlship new {result.pattern} ")
+    assert not any("{" in text for r in result.ranking for text in r.reasons)
