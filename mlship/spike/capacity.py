@@ -26,7 +26,8 @@ def assess(rate: float, stats: Stats, budget: BudgetUsed) -> CapacityStep:
     max_errors = budget.max_error_rate if budget.max_error_rate is not None else 0.0
     reasons = []
     if budget.p99_ms is not None and (p99 is None or p99 > budget.p99_ms):
-        reasons.append(f"p99 {p99 if p99 is not None else 'n/a'} ms > {budget.p99_ms:g} ms")
+        shown = "n/a" if p99 is None else f"{p99:.1f}"
+        reasons.append(f"p99 {shown} ms > {budget.p99_ms:g} ms")
     if stats.error_rate > max_errors:
         reasons.append(f"error rate {stats.error_rate:.2%} > {max_errors:.2%}")
     if dropped:

@@ -9,6 +9,7 @@ done or the time is up, and returns every record.
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -74,7 +75,7 @@ def _command(run: LoadRun) -> list[str]:
         "--run-time",
         f"{max(1, round(run_time))}s",
         "--stop-timeout",
-        f"{run.client.timeout_s:g}",
+        str(max(1, math.ceil(run.client.timeout_s))),
         "--loglevel",
         "WARNING",
         "--only-summary",

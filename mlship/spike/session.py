@@ -7,7 +7,6 @@ half-made run folder behind. The service a spike starts is always stopped again.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -222,20 +221,21 @@ def run_spike(options: SpikeOptions, progress: Progress | None = None) -> SpikeR
         target.wait_until_reachable(p.target.base_url, p.ready_timeout_s)
     run_dir, started = _new_run_dir(p.run_dir)
     share = options.invalid_share
-    with tempfile.TemporaryDirectory(prefix="mlship-spike-") as tmp:
-        work = Path(tmp)
-        if p.target.start:
-            assert p.target.project is not None
-            service = target.Service(
-                p.target.project, run_dir / "service.log", p.ready_timeout_s, options.serve_command
-            )
-            with service:
-                figures, found, folders = _load(p, service.base_url, share, work, progress)
-            base_url = service.base_url
-        else:
-            base_url = p.target.base_url
-            figures, found, folders = _load(p, base_url, share, work, progress)
-        artifacts = _save_raw(folders, run_dir)
+    # the generator's working files stay in the run folder when something fails
+    work = run_dir / "work"
+    if p.target.start:
+        assert p.target.project is not None
+        service = target.Service(
+            p.target.project, run_dir / "service.log", p.ready_timeout_s, options.serve_command
+        )
+        with service:
+            figures, found, folders = _load(p, service.base_url, share, work, progress)
+        base_url = service.base_url
+    else:
+        base_url = p.target.base_url
+        figures, found, folders = _load(p, base_url, share, work, progress)
+    artifacts = _save_raw(folders, run_dir)
+    shutil.rmtree(work, ignore_errors=True)
     verdict_value, criteria = verdict.judge(figures, p.budget, found)
     result = SpikeResult(
         started=started,
