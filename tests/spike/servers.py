@@ -133,6 +133,7 @@ def main() -> None:
     parser.add_argument("--never-ready", action="store_true")
     parser.add_argument("--die-after-s", type=float, default=0.0)
     args = parser.parse_args()
+    print(f"test server: mode {args.mode} on 127.0.0.1:{args.port}", flush=True)
     uvicorn.run(
         build_app(args),
         host="127.0.0.1",
