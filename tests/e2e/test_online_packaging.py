@@ -19,10 +19,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mlship import gpu as gpu_table
 from mlship.render import render
-from mlship.resources import data_file
 
+from .conftest import template_data
 from .packaging_helpers import (
     CONTRACT_METRICS,
     PROMETHEUS_SERIES,
@@ -41,27 +40,16 @@ P99_MS = 80.0
 MAX_ERROR_RATE = 0.002
 
 
-def template_data(gpu: bool, model_format: str = "onnx") -> dict[str, Any]:
-    pins = yaml.safe_load(data_file("pins.yaml").read_text(encoding="utf-8"))
-    cuda = gpu_table.select(pins["torch"], "3.11").model_dump() if gpu else {}
-    return {
-        "project_name": "fraud-scorer",
-        "package": "fraud_scorer",
-        "description": "Scores card payments",
-        "pattern": "online",
-        "model_format": model_format,
-        "gpu": gpu,
-        "python_version": "3.11",
-        "p99_ms": P99_MS,
-        "max_error_rate": MAX_ERROR_RATE,
-        "target_rps": 200.0,
-        "demo_model": True,
-        "model_file": "",
-        "mlship_version": "0.1.0",
-        "template_version": "0.1.0",
-        "cuda": cuda,
-        "pins": pins,
-    }
+def data(gpu: bool, model_format: str = "onnx") -> dict[str, Any]:
+    """Distinct names and budget, so that a value copied instead of rendered shows."""
+    return template_data(
+        project_name="fraud-scorer",
+        package="fraud_scorer",
+        model_format=model_format,
+        gpu=gpu,
+        p99_ms=P99_MS,
+        max_error_rate=MAX_ERROR_RATE,
+    )
 
 
 @pytest.fixture(
@@ -72,7 +60,7 @@ def template_data(gpu: bool, model_format: str = "onnx") -> dict[str, Any]:
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     gpu, model_format = request.param
     dest = tmp_path_factory.mktemp(f"{'gpu' if gpu else 'cpu'}-{model_format}")
-    render("online", dest, template_data(gpu, model_format))
+    render("online", dest, data(gpu, model_format))
     return dest
 
 
@@ -133,8 +121,8 @@ def test_dockerfiles_are_multi_stage_slim_and_non_root(project: Path) -> None:
 def test_gpu_dockerfile_takes_cuda_from_wheels(project: Path) -> None:
     if not is_gpu(project):
         pytest.skip("CPU project")
-    data = template_data(True)
-    cuda, pins = data["cuda"], data["pins"]
+    values = data(True)
+    cuda, pins = values["cuda"], values["pins"]
     text = (project / "Dockerfile.gpu").read_text(encoding="utf-8")
     builder, runtime = parse_dockerfile(project / "Dockerfile.gpu")
     assert builder.base == runtime.base == cuda["base_image"]
@@ -153,7 +141,7 @@ def test_gpu_dockerfile_takes_cuda_from_wheels(project: Path) -> None:
 
 
 def test_cpu_dockerfile_never_pulls_cuda_torch(tmp_path: Path) -> None:
-    render("online", tmp_path, template_data(False, "torch"))
+    render("online", tmp_path, data(False, "torch"))
     builder, _ = parse_dockerfile(tmp_path / "Dockerfile")
     builds = " ".join(builder.all("RUN"))
     assert "--index-url https://download.pytorch.org/whl/cpu torch==" in builds
