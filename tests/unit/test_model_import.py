@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -252,3 +255,97 @@ def test_a_file_name_that_is_unsafe_on_disk_is_replaced(tmp_path: Path) -> None:
     model = inspect_model(skops_file(tmp_path / "my model (v2).skops"))
     assert model.file_name == "model.skops"
     assert model.name == "my-model-v2"
+
+
+# --- real torch files (slow: installs the pinned CPU torch into a folder of its own) --------
+
+TORCH_SCRIPT = """
+import sys, torch
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 2)
+    def forward(self, x):
+        return torch.softmax(self.linear(x), dim=1)
+net = Net().eval()
+torch.jit.save(torch.jit.script(net), sys.argv[1] + "/net.pt")
+torch.save(net.state_dict(), sys.argv[1] + "/weights.pth")
+torch.jit.save(torch.jit.script(net), sys.argv[1] + "/scripted.pth")
+torch.save(net.state_dict(), sys.argv[1] + "/weights.pt")
+"""
+
+
+@pytest.fixture(scope="module")
+def torch_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(folder with torch files, folder with torch installed) made with the pinned torch."""
+    from mlship.scaffold import load_pins
+
+    site = tmp_path_factory.mktemp("torch-site")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--target",
+            str(site),
+            f"torch=={load_pins()['torch']}",
+        ],
+        check=True,
+        timeout=900,
+    )
+    files = tmp_path_factory.mktemp("torch-files")
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    script = files / "make_models.py"  # a file: torch.jit.script reads the class source
+    script.write_text(TORCH_SCRIPT)
+    subprocess.run([sys.executable, str(script), str(files)], check=True, env=env, timeout=300)
+    return files, site
+
+
+@pytest.mark.slow
+def test_real_torch_files_are_told_apart_by_their_archive_layout(
+    torch_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    files, _ = torch_files
+    schema = _schema(tmp_path, {"features": FEATURES, "classes": [0, 1]})
+    scripted = inspect_model(files / "net.pt", input_schema=schema)
+    assert (scripted.framework, scripted.facts.n_features, scripted.facts.task) == (
+        "torch",
+        4,
+        "classification",
+    )
+    assert scripted.warnings == []
+    state_dict = inspect_model(files / "weights.pth", input_schema=schema)
+    assert any("APP_TORCH_MODEL_FACTORY" in w for w in state_dict.warnings)
+    with pytest.raises(InputError, match=r"TorchScript saved as \.pth"):
+        inspect_model(files / "scripted.pth", input_schema=schema)
+    with pytest.raises(InputError, match="not TorchScript"):
+        inspect_model(files / "weights.pt", input_schema=schema)
+
+
+@pytest.mark.slow
+def test_the_generated_service_core_serves_an_imported_torchscript_model(
+    torch_files: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """Cross-check of the manifest contract with the project's own loader."""
+    from mlship.scaffold import new_project
+    from mlship.spec import ProjectSpec
+
+    files, site = torch_files
+    schema = _schema(tmp_path, {"features": FEATURES, "classes": [0, 1]})
+    spec = ProjectSpec(pattern="online", model=files / "net.pt", input_schema=schema, git=False)
+    dest = tmp_path / "svc"
+    new_project(spec, dest)
+    code = (
+        "from svc.inference.predictor import load_predictor\n"
+        "from svc.settings import AppSettings\n"
+        "p = load_predictor(AppSettings(models_dir='models', device='cpu'))\n"
+        "print(p.predict([[14.0, 20.0, 90.0, 600.0]]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(dest / "src"), str(site)])}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=dest, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert "'scores': [" in done.stdout and "'label': " in done.stdout
