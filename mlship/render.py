@@ -20,6 +20,8 @@ from mlship.errors import InputError, ToolError
 from mlship.resources import templates_dir
 
 SHARED = "shared"
+# Caches that tools leave beside the templates when someone works on them.
+_NOT_TEMPLATE = shutil.ignore_patterns("__pycache__", ".ruff_cache", ".mypy_cache", ".pytest_cache")
 QUESTIONNAIRE = "copier.yml"
 
 
@@ -27,7 +29,7 @@ def available_templates() -> list[str]:
     """Patterns that have a template folder."""
     root = templates_dir()
     return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and p.name not in (SHARED, "__pycache__")
+        p.name for p in root.iterdir() if p.is_dir() and p.name != SHARED and not p.name.startswith((".", "__"))
     )
 
 
@@ -41,12 +43,12 @@ def stage_template(pattern: str, into: Path) -> Path:
     with as_file(templates_dir()) as root:
         root = Path(root)
         project = into / "project"
-        shutil.copytree(root / SHARED, project, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(root / SHARED, project, ignore=_NOT_TEMPLATE)
         shutil.copytree(
             root / pattern,
             project,
             dirs_exist_ok=True,
-            ignore=shutil.ignore_patterns("__pycache__"),
+            ignore=_NOT_TEMPLATE,
         )
         shutil.copy2(root / QUESTIONNAIRE, into / QUESTIONNAIRE)
     return into
