@@ -78,10 +78,9 @@ class Condition(BaseModel):
             return bool(value == self.value)
         if self.op == "ne":
             return bool(value != self.value)
-        if self.op == "in":
-            return value in (self.value or [])
-        if self.op == "not_in":
-            return value not in (self.value or [])
+        if self.op in ("in", "not_in"):
+            options = self.value if isinstance(self.value, list) else [self.value]
+            return (value in options) == (self.op == "in")
         return _COMPARE[self.op](value, self.value)
 
     def describe(self) -> str:
