@@ -354,6 +354,15 @@ def test_dashboard_reads_only_exported_metrics(project: Path) -> None:
 # --- docker-compose and CI ------------------------------------------------------------
 
 
+def test_compose_and_ci_files_match_their_published_schemas(project: Path) -> None:
+    # check-jsonschema ships the compose-spec and GitHub workflow schemas: no network.
+    for schema, path in (
+        ("vendor.compose-spec", "docker-compose.yml"),
+        ("vendor.github-workflows", ".github/workflows/ci.yml"),
+    ):
+        run(["check-jsonschema", "--builtin-schema", schema, path], cwd=project)
+
+
 def test_compose_stack_refers_to_existing_files(project: Path) -> None:
     compose = load_yaml(project / "docker-compose.yml")
     services = compose["services"]
