@@ -172,9 +172,9 @@ def questionnaire_page() -> str:
 _FLAG_OVERRIDES = {
     "traffic.pattern": "--traffic-pattern",
     "model.size_mb": "--model-size-mb",
-    "data.must_stay_on_device": "--must-stay-on-device / --may-leave-device",
+    "data.must_stay_on_device": "--must-stay-on-device / --no-must-stay-on-device",
     "data.audit_trail": "--audit-trail / --no-audit-trail",
-    "hardware.offline": "--offline / --online-ok",
+    "hardware.offline": "--offline / --no-offline",
     "team.kubernetes": "--kubernetes / --no-kubernetes",
 }
 

@@ -70,7 +70,7 @@ def recommend(
     ),
     must_stay_on_device: bool | None = typer.Option(
         None,
-        "--must-stay-on-device/--may-leave-device",
+        "--must-stay-on-device/--no-must-stay-on-device",
         help="Input data may not leave the device.",
         rich_help_panel=_Q,
     ),
@@ -93,7 +93,7 @@ def recommend(
         None, help="Memory for the model on the device in MiB (> 0).", rich_help_panel=_Q
     ),
     offline: bool | None = typer.Option(
-        None, "--offline/--online-ok", help="Must work without a network.", rich_help_panel=_Q
+        None, "--offline/--no-offline", help="Must work without a network.", rich_help_panel=_Q
     ),
     framework: str | None = typer.Option(
         None,

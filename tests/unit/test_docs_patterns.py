@@ -31,3 +31,12 @@ def test_questionnaire_documents_every_answer_with_its_allowed_values() -> None:
     for path, spec in answer_fields().items():
         assert f"## `{path}`" in text
         assert f"- allowed: {spec.allowed()}" in text
+
+
+def test_questionnaire_names_the_real_flags() -> None:
+    from mlship.cli.recommend import FLAG_PATHS
+
+    text = generated_docs()["questionnaire.md"]
+    for flag, path in FLAG_PATHS.values():
+        section = text.split(f"## `{path}`", 1)[1].split("\n## ", 1)[0]
+        assert f"- flag: `{flag}" in section, path
