@@ -1,0 +1,82 @@
+"""spike against a real generated online project: it starts the service with the project's
+own ``make serve`` on a free loopback port, loads it and stops it again."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.e2e import conftest as e2e
+from tests.e2e.conftest import Project
+
+# the generated-project fixtures of the end-to-end suite, made available here
+online_project = e2e.online_project
+venv_for = e2e.venv_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _spike(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
+    # the project's venv first on PATH (and in PYTHON) so that `make serve` runs in it;
+    # mlship itself runs from the interpreter under test
+    env = project.venv.env(NO_COLOR="1", COLUMNS="200")
+    return subprocess.run(
+        [sys.executable, "-m", "mlship", "spike", str(project.path), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_spike_runs_a_generated_online_service(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    project: Project = request.getfixturevalue("online_project")
+    run = _spike(
+        project,
+        "--rate",
+        "25",
+        "--duration",
+        "4s",
+        "--invalid-share",
+        "0.2",
+        "--p99-ms",
+        "500",
+        "--max-error-rate",
+        "0.01",
+        "--ready-timeout",
+        "120s",
+        "--out",
+        str(tmp_path),
+        "--json",
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["target"]["started_by_spike"] is True
+    assert result["verdict"] == "PASS"
+    stats = result["stats"]
+    assert stats["requests"] == 100
+    # bodies built from the project's manifest are accepted by its service; the invalid
+    # share is rejected with a 4xx (the service validates its input under load)
+    assert stats["errors"] == 0, stats["errors_by_kind"]
+    assert stats["invalid"]["rejected_4xx"] == stats["invalid"]["sent"] > 0
+    assert result["profile"]["payloads"].startswith("generated from")
+    log = Path(result["artifacts"]["service_log"]).read_text()
+    assert log.strip(), "the service log was captured"
+    port = int(result["target"]["url"].rsplit(":", 1)[1])
+    assert not _listening(port), "spike stopped the service it started"
+    assert os.path.isfile(result["artifacts"]["html"])
