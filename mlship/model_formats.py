@@ -200,6 +200,11 @@ def read_skops(path: Path) -> ModelFacts:
     if facts.n_features is None:
         # only scikit-learn and numpy types remain: loading builds objects, runs no code
         estimator = sio.load(path, trusted=list(untrusted) or None)
+        if untrusted:
+            facts.warnings.append(
+                "n_features_in_ is not in the skops schema: read it by loading the model with "
+                f"skops, trusting {', '.join(untrusted)}"
+            )
         _from_estimator(estimator, facts)
     _sklearn_task(last.get("__class__", ""), facts)
     return facts

@@ -21,7 +21,7 @@ import yaml
 
 from mlship import __version__, gpu, naming
 from mlship.decision import write_decision_record
-from mlship.errors import InputError
+from mlship.errors import InputError, ToolError
 from mlship.model_import import ImportedModel, inspect_model, install_model
 from mlship.models import PATTERN_NAMES, Budget, DecisionRecord
 from mlship.project_files import (
@@ -228,8 +228,11 @@ def new_project(spec: ProjectSpec, dest: Path, force: bool = False) -> NewProjec
     }
     record = _decision_record(spec, budget, project_block, warnings)
 
-    created = make_parents(dest.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.mlship-", dir=dest.parent))
+    try:
+        created = make_parents(dest.parent)
+        staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.mlship-", dir=dest.parent))
+    except OSError as error:
+        raise ToolError(f"dest: cannot create a folder next to {dest}: {error}") from error
     try:
         project = staging / "project"
         project.mkdir()
@@ -239,9 +242,11 @@ def new_project(spec: ProjectSpec, dest: Path, force: bool = False) -> NewProjec
         write_decision_record(record, project / RECORD)
         files = relative_files(project)
         overwritten = move_into(project, dest)
-    except BaseException:
+    except BaseException as error:
         shutil.rmtree(staging, ignore_errors=True)
         remove_created(created)
+        if isinstance(error, OSError):
+            raise ToolError(f"dest: could not write the project to {dest}: {error}") from error
         raise
     shutil.rmtree(staging, ignore_errors=True)
     render_seconds = time.perf_counter() - started

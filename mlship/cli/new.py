@@ -44,17 +44,24 @@ def _ask(values: dict[str, Any], record: DecisionRecord | None, dest: Path) -> N
     """Ask, on a terminal, what neither the options nor the decision record answered."""
     from rich.prompt import Confirm, FloatPrompt, Prompt
 
-    from mlship.naming import name_from_folder
-    from mlship.output import console
+    from mlship.errors import InputError
+    from mlship.naming import name_from_folder, validate_project_name
+    from mlship.output import console, print_error
 
     out = console()
     answers = record.answers if record else None
     if values["name"] is None:
         try:
-            suggested = name_from_folder(dest.name)
-        except Exception:
+            suggested: str | None = name_from_folder(dest.name)
+        except InputError:
             suggested = None
-        values["name"] = Prompt.ask("Project name", default=suggested, console=out)
+        while True:
+            name = Prompt.ask("Project name", default=suggested, console=out)
+            try:
+                values["name"] = validate_project_name(name or "")
+                break
+            except InputError as error:
+                print_error(str(error))
     if values["model_format"] is None and values["model"] is None:
         values["model_format"] = Prompt.ask(
             "Model runtime", choices=list(FORMATS), default="onnx", console=out
@@ -130,14 +137,18 @@ def new(
         None, help='JSON with the model input: {"features": [...]} or {"n_features": N}.'
     ),
     trust_pickle: bool = typer.Option(
-        False, help="Allow a joblib/pickle --model (loading it runs code from the file)."
+        False,
+        "--trust-pickle",
+        help="Allow a joblib/pickle --model (loading it runs code from the file).",
     ),
     from_: Path | None = typer.Option(
         None, "--from", help="Decision record from `mlship recommend --save`."
     ),
-    defaults: bool = typer.Option(False, help="Ask nothing; use defaults."),
+    defaults: bool = typer.Option(False, "--defaults", help="Ask nothing; use defaults."),
     force: bool = typer.Option(
-        False, help="Write into a non-empty DEST (replaces generated files, keeps the rest)."
+        False,
+        "--force",
+        help="Write into a non-empty DEST (replaces generated files, keeps the rest).",
     ),
     no_git: bool = typer.Option(False, "--no-git", help="Skip git init and the first commit."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),

@@ -183,6 +183,9 @@ def test_on_a_terminal_it_asks_what_the_options_did_not_answer(tmp_path: Path) -
     )
     try:
         child.expect(r"Project name \(svc\)")
+        child.sendline("../escape")
+        child.expect("is a path")
+        child.expect(r"Project name \(svc\)")
         child.sendline("fraud-scorer")
         child.expect("Model runtime")
         child.sendline("sklearn")

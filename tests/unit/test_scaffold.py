@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import mlship.render
-from mlship.errors import InputError
+from mlship.errors import InputError, ToolError
 from mlship.models import Answers, Budget, DecisionRecord
 from mlship.render import available_templates
 from mlship.scaffold import new_project
@@ -193,7 +193,7 @@ def test_a_failure_during_rendering_restores_the_destination_exactly(
 
     monkeypatch.setattr(mlship.render, "render", render_then_fail)
     absent = tmp_path / "new" / "svc"
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ToolError, match="disk full"):
         new_project(_spec(), absent)
     assert list(tmp_path.iterdir()) == []
 
@@ -201,7 +201,7 @@ def test_a_failure_during_rendering_restores_the_destination_exactly(
     existing.mkdir()
     (existing / "notes.txt").write_text("mine")
     before = _snapshot(tmp_path)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(ToolError, match="disk full"):
         new_project(_spec(), existing, force=True)
     assert _snapshot(tmp_path) == before
 
