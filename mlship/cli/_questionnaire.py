@@ -76,7 +76,12 @@ def _prompt(question: Question, spec: FieldSpec, choices: tuple[str, ...], defau
         options = "y/n"
     else:
         options = "number"
-    shown = format_value(default) if default is not None else ("none" if spec.optional else "")
+    if spec.kind == "bool":
+        shown = "y" if default else "n"
+    elif default is not None:
+        shown = format_value(default)
+    else:
+        shown = "none" if spec.optional else ""
     suffix = f" ({escape(shown)})" if shown else ""
     return f"[bold]{escape(question.question)}[/] [cyan]\\[{escape(options)}][/]{suffix}: "
 
