@@ -12,8 +12,10 @@
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -28,7 +30,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import Project, Venv, free_port, stop_group
+from .conftest import Project, Venv, free_port, render_project, stop_group, template_data
 from .packaging_helpers import (
     CONTRACT_METRICS,
     PROMETHEUS_SERIES,
@@ -378,3 +380,47 @@ def test_locustfile_stops_a_run_without_time_limit(
     assert result.returncode == 0, result.stderr[-3000:]
     assert time.monotonic() - started < 30
     assert "LOADTEST_MAX_SECONDS" in result.stderr
+
+
+# --- the GPU image's dependency set (resolved, not installed: no GPU here) -------------
+
+
+@pytest.mark.slow
+def test_gpu_image_requirements_resolve_with_cuda_wheels(tmp_path: Path) -> None:
+    """The builder's one resolution holds the project, onnxruntime-gpu and its CUDA wheels."""
+    data = template_data(gpu=True)
+    render_project(tmp_path / "project", gpu=True)
+    project = tmp_path / "project"
+    builder = parse_dockerfile(project / "Dockerfile.gpu")[0]
+    (wheel_step,) = [c for c in builder.all("RUN") if c.startswith("pip wheel")]
+    build, _, cleanup = wheel_step.partition("&&")
+    args = shlex.split(build)[2:]
+    requirements = [
+        a for i, a in enumerate(args) if not a.startswith("-") and args[i - 1] != "--wheel-dir"
+    ]
+    report = tmp_path / "report.json"
+    pip = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q"]
+    result = subprocess.run(
+        [*pip, "--report", str(report), *requirements],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    resolved = {
+        i["metadata"]["name"].lower(): i["metadata"]["version"]
+        for i in json.loads(report.read_text())["install"]
+    }
+    assert resolved["onnxruntime-gpu"] == data["pins"]["onnxruntime-gpu"]
+    cuda_major = data["cuda"]["cuda_version"].split(".")[0]
+    assert resolved["nvidia-cuda-runtime"].split(".")[0] == cuda_major
+    assert f"nvidia-cudnn-cu{cuda_major}" in resolved
+    # The cleanup removes the CPU build's wheel and nothing else.
+    pattern = shlex.split(cleanup)[1].removeprefix("/wheels/")
+    wheels = {
+        f"{name.replace('-', '_')}-{version}-py3-none-any.whl" for name, version in resolved.items()
+    }
+    assert {w for w in wheels if fnmatch.fnmatch(w, pattern)} == {
+        f"onnxruntime-{resolved['onnxruntime']}-py3-none-any.whl"
+    }
