@@ -5,9 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from mlship.knowledge import load_patterns
 from mlship.models import Answers, Recommendation
 from mlship.recommend import recommend
+from mlship.sizing import Sizing, load_sizing
 
 PATTERNS = load_patterns()
 
@@ -159,3 +163,19 @@ def test_comfortable_answers_give_no_warnings() -> None:
         "model": {"size_mb": 5.0},
     }
     assert run(data).warnings == []
+
+
+def test_figures_come_from_the_sizing_table() -> None:
+    """Changing a figure in sizing.yaml (here: passed in) changes the advice, not the code."""
+    data = {"traffic": {"arrival": "requests", "peak_rps": 1000.0}, "model": {"size_mb": 10.0}}
+    answers = Answers.model_validate(data)
+    shipped = load_sizing()
+    slower = shipped.model_copy(
+        update={"throughput": shipped.throughput.model_copy(update={"cpu_replica_rps_cap": 100.0})}
+    )
+    assert recommend(answers, PATTERNS).stack["replicas"] == 4
+    assert recommend(answers, PATTERNS, slower).stack["replicas"] == 13  # 1300 / 100
+    broken = shipped.model_dump()
+    broken["throughput"]["headroom"] = -1
+    with pytest.raises(ValidationError, match=r"throughput\.headroom"):
+        Sizing.model_validate(broken)
