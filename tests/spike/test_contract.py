@@ -8,8 +8,10 @@ is opened in headless Chromium to check that its charts are really drawn.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +230,23 @@ def test_compare_two_runs(result: dict[str, Any], project: Path) -> None:
     assert human.code == 0 and "p99_ms" in human.stdout
     bad = spike_cli("--compare", a, str(project))
     assert bad.code == 2 and "neither a spike run folder" in bad.stderr
+
+
+def test_live_view_on_a_terminal(project: Path) -> None:
+    """On a terminal spike redraws a progress line while the load runs."""
+    import pexpect
+
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "mlship", "spike", str(project), "--rate", "40", "--duration", "3s"],
+        env={**os.environ, "COLUMNS": "160", "TERM": "xterm"},
+        timeout=60,
+        encoding="utf-8",
+    )
+    try:
+        child.expect(r"requests \d+\s+req/s [\d.]+\s+p50 [\d.]+ ms\s+p99 [\d.]+ ms\s+errors 0")
+        child.expect(pexpect.EOF)
+        assert "PASS" in (child.before or "")
+    finally:
+        child.close(force=True)
+    assert child.exitstatus == 0
