@@ -35,8 +35,12 @@ def print_json(data: Any) -> None:
 
 def print_error(message: str) -> None:
     """Write an error for a person on stderr."""
-    err_console().print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
+    err_console().print(
+        f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
 
 
 def print_warning(message: str) -> None:
-    err_console().print(f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False)
+    err_console().print(
+        f"[yellow]warning:[/] {escape(message)}", markup=True, highlight=False, soft_wrap=True
+    )
