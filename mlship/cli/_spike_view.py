@@ -121,9 +121,7 @@ def _capacity_table(result: SpikeResult) -> Table:
     assert result.capacity is not None
     cap = result.capacity
     found = "none" if cap.sustainable_rps is None else f"{cap.sustainable_rps:g} req/s"
-    table = Table(
-        title=f"Capacity: {found} (stopped by {cap.limited_by})", title_justify="left"
-    )
+    table = Table(title=f"Capacity: {found} (stopped by {cap.limited_by})", title_justify="left")
     for column in ("rate", "req/s", "p50", "p99", "errors", "sustainable"):
         table.add_column(column, justify="right")
     for step in cap.steps:
