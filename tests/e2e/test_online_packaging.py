@@ -394,3 +394,12 @@ def test_ci_workflow_runs_the_project_tasks(project: Path) -> None:
     assert "promtool test rules" in packaging
     image = "\n".join(s.get("run", "") for s in jobs["image"]["steps"])
     assert "docker build" in image and "make loadtest" in image
+
+
+def test_ci_packaging_job_passes_here(project: Path) -> None:
+    """The packaging job's own steps, run as GitHub runs them (the tools are installed here)."""
+    job = load_yaml(project / ".github" / "workflows" / "ci.yml")["jobs"]["packaging"]
+    steps = [s for s in job["steps"] if "run" in s and not s["name"].startswith("Install")]
+    assert len(steps) == 3
+    for step in steps:
+        run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=project)
