@@ -7,8 +7,8 @@ import yaml
 
 from mlship import gpu
 from mlship.errors import InputError, KnowledgeBaseError
+from mlship.project_plan import load_pins
 from mlship.resources import data_file
-from mlship.scaffold import load_pins
 
 # Minimum Linux x86_64 drivers of each toolkit's GA release (NVIDIA CUDA release notes).
 NVIDIA_MIN_DRIVERS = {

@@ -278,7 +278,7 @@ torch.save(net.state_dict(), sys.argv[1] + "/weights.pt")
 @pytest.fixture(scope="module")
 def torch_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(folder with torch files, folder with torch installed) made with the pinned torch."""
-    from mlship.scaffold import load_pins
+    from mlship.project_plan import load_pins
 
     site = tmp_path_factory.mktemp("torch-site")
     subprocess.run(

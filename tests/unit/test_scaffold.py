@@ -290,3 +290,35 @@ def test_a_destination_that_is_a_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="exists and is not a folder"):
         new_project(_spec(), target, force=True)
     assert target.read_text() == "x"
+
+
+def test_the_plan_fills_every_key_the_questionnaire_declares_and_writes_nothing(
+    tmp_path: Path,
+) -> None:
+    from mlship.project_plan import plan_project
+    from mlship.resources import templates_dir
+
+    questionnaire = yaml.safe_load(templates_dir().joinpath("copier.yml").read_text())
+    declared = {key for key in questionnaire if not key.startswith("_")}
+    plan = plan_project(_spec(gpu=True, p99_ms=30), tmp_path / "svc")
+    assert set(plan.data) == declared
+    assert (
+        plan.data["cuda"] == plan.cuda and plan.cuda["torch_version"] == plan.data["pins"]["torch"]
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_recommended_model_format_is_the_default(tmp_path: Path) -> None:
+    from mlship.project_plan import plan_project
+
+    record = DecisionRecord(
+        mlship_version="0.1.0",
+        pattern="online",
+        stack={"runtime": "torch", "model_format": "torch"},
+    )
+    assert plan_project(_spec(decision=record), tmp_path / "a").model_format == "torch"
+    assert (
+        plan_project(_spec(decision=record, model_format="onnx"), tmp_path / "a").model_format
+        == "onnx"
+    )
+    assert plan_project(_spec(), tmp_path / "a").model_format == "onnx"
