@@ -86,8 +86,13 @@ def _budget(spec: ProjectSpec) -> Budget:
 def _gpu_wanted(spec: ProjectSpec) -> bool:
     if spec.gpu is not None:
         return spec.gpu
-    answers = spec.decision.answers if spec.decision else None
-    return bool(answers and answers.hardware.accelerator == "gpu")
+    record = spec.decision
+    if record is None:
+        return False
+    recommended = record.stack.get("gpu")
+    if isinstance(recommended, bool) and record.pattern == spec.pattern:
+        return recommended
+    return bool(record.answers and record.answers.hardware.accelerator == "gpu")
 
 
 def _model_format(spec: ProjectSpec, imported: ImportedModel | None) -> ModelFormat:

@@ -87,7 +87,10 @@ def test_human_output_shows_the_tree_and_the_next_commands(tmp_path: Path) -> No
             "pattern: 'serverless' is not allowed (allowed: 'online', 'batch', 'edge', 'streaming' or 'chained')",
         ),
         (["online"], "dest: missing"),
-        (["online", "svc", "--from", "nowhere.yaml"], "decision record nowhere.yaml does not exist"),
+        (
+            ["online", "svc", "--from", "nowhere.yaml"],
+            "decision record nowhere.yaml does not exist",
+        ),
     ],
 )
 def test_bad_input_exits_2_naming_the_field_without_a_traceback(
@@ -202,3 +205,28 @@ def test_on_a_terminal_it_asks_what_the_options_did_not_answer(tmp_path: Path) -
     assert record["project"]["name"] == "fraud-scorer"
     assert record["project"]["model_format"] == "sklearn"
     assert record["budget"]["p99_ms"] == 30.0
+
+
+def test_recommend_save_then_new_from_gives_the_recommended_project(tmp_path: Path) -> None:
+    """The two commands together, as the README chains them."""
+    env = {**os.environ, "NO_COLOR": "1"}
+    saved = subprocess.run(
+        [sys.executable, "-m", "mlship", "recommend", "--arrival", "requests", "--p99-ms", "30",
+         "--peak-rps", "250", "--accelerator", "gpu", "--save-to", "decision.yaml"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, stdin=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
+    assert saved.returncode == 0, saved.stderr
+    recommended = yaml.safe_load((tmp_path / "decision.yaml").read_text())
+    if recommended["pattern"] != "online":
+        pytest.skip(f"the knowledge base recommends {recommended['pattern']} for these answers")
+    done = mlship("--from", "decision.yaml", "svc", "--json", "--no-git", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["gpu"] is bool(recommended["stack"].get("gpu"))
+    assert result["model_format"] == recommended["stack"]["model_format"]
+    written = yaml.safe_load((tmp_path / "svc" / "mlship.yaml").read_text())
+    assert written["budget"]["p99_ms"] == 30.0 and written["budget"]["target_rps"] == 250.0
+    assert (
+        written["reasons"] == recommended["reasons"]
+        and written["answers"] == recommended["answers"]
+    )
