@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 FORMATS = ("onnx", "sklearn", "torch")
 PYTHONS = ("3.11", "3.12")
+LATENCY_BOUND = ("online", "chained", "streaming")  # patterns with a per-request budget
 # ProjectSpec field -> the option that sets it, so errors name what the user typed.
 OPTION_OF = {
     "p99_ms": "--p99-ms",
@@ -40,7 +41,7 @@ def _interactive(defaults: bool, as_json: bool) -> bool:
     return not (defaults or as_json) and sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _ask(values: dict[str, Any], record: DecisionRecord | None, dest: Path) -> None:
+def _ask(values: dict[str, Any], record: DecisionRecord | None, dest: Path, pattern: str) -> None:
     """Ask, on a terminal, what neither the options nor the decision record answered."""
     from rich.prompt import Confirm, FloatPrompt, Prompt
 
@@ -62,16 +63,17 @@ def _ask(values: dict[str, Any], record: DecisionRecord | None, dest: Path) -> N
                 break
             except InputError as error:
                 print_error(str(error))
-    if values["model_format"] is None and values["model"] is None:
+    recommended_format = record is not None and "model_format" in record.stack
+    if values["model_format"] is None and values["model"] is None and not recommended_format:
         values["model_format"] = Prompt.ask(
             "Model runtime", choices=list(FORMATS), default="onnx", console=out
         )
-    if values["gpu"] is None and answers is None:
+    if values["gpu"] is None and record is None:
         values["gpu"] = Confirm.ask("Serve on a GPU?", default=False, console=out)
     budget_known = record is not None and (
         record.budget.p99_ms is not None or (answers is not None and answers.latency.p99_ms)
     )
-    if values["p99_ms"] is None and not budget_known:
+    if values["p99_ms"] is None and not budget_known and pattern in LATENCY_BOUND:
         values["p99_ms"] = FloatPrompt.ask("p99 latency budget in ms", default=100.0, console=out)
 
 
@@ -180,7 +182,7 @@ def new(
             "model": model,
         }
         if _interactive(defaults, as_json):
-            _ask(values, record, target)
+            _ask(values, record, target, chosen_pattern)
         try:
             spec = ProjectSpec.model_validate(
                 {
