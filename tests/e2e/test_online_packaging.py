@@ -19,9 +19,9 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mlship.render import render
+from mlship.render import available_templates, render
 
-from .conftest import template_data
+from .conftest import render_project, template_data
 from .packaging_helpers import (
     CONTRACT_METRICS,
     PROMETHEUS_SERIES,
@@ -405,3 +405,28 @@ def test_ci_packaging_job_passes_here(project: Path) -> None:
     assert len(steps) == 3
     for step in steps:
         run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=project)
+
+
+@pytest.mark.parametrize("pattern", available_templates())
+def test_shared_ci_workflow_and_dockerignore_fit_every_pattern(
+    pattern: str, tmp_path: Path
+) -> None:
+    project = render_project(tmp_path / "project", pattern=pattern)
+    run(
+        [
+            "check-jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            ".github/workflows/ci.yml",
+        ],
+        cwd=project,
+    )
+    jobs = load_yaml(project / ".github" / "workflows" / "ci.yml")["jobs"]
+    assert [s.get("run") for s in jobs["test"]["steps"]][-4:] == [
+        "make install", "make model", "make lint", "make test"
+    ]  # fmt: skip
+    # Without a Dockerfile the image job does nothing instead of failing.
+    for step in jobs["image"]["steps"]:
+        if "run" in step:
+            assert "hashFiles('Dockerfile') != ''" in step["if"], step["name"]
+    assert (project / ".dockerignore").is_file()
