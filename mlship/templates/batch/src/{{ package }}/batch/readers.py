@@ -1,0 +1,240 @@
+"""Read a part as a stream of Arrow tables of bounded size, whatever the file format.
+
+NDJSON and CSV are read in blocks of whole lines (``block_bytes``) and each block is parsed
+by pyarrow on its own, so memory never depends on the file size. A block that pyarrow
+cannot parse in one go (a broken line, a string where a number belongs) is parsed line by
+line so that only the bad lines are rejected. Parquet is read batch by batch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from .errors import CountMismatch
+from .plan import Part, filesystem
+
+RAW_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class Reject:
+    record: int
+    line: int | None
+    reason: str
+    raw: str | None = None
+
+
+@dataclass
+class Chunk:
+    """Parsed records (``table``: the id and feature columns) plus the records already refused.
+
+    ``records`` holds the 1-based record number of each table row.
+    """
+
+    table: pa.Table
+    records: np.ndarray
+    rejects: list[Reject] = field(default_factory=list)
+    line_offset: int | None = None  # line number = record + line_offset (line formats)
+    block: bytes | None = None
+    first: int = 0  # record number of the block's first line
+    _lines: list[bytes] | None = None
+
+    def line_of(self, record: int) -> int | None:
+        return None if self.line_offset is None else record + self.line_offset
+
+    def raw_of(self, record: int) -> str | None:
+        if self.block is None:
+            return None
+        if self._lines is None:
+            self._lines = self.block.split(b"\n")
+        text = self._lines[record - self.first].decode("utf-8", "replace").rstrip("\r")
+        return text[:RAW_LIMIT]
+
+
+def read_part(part: Part, columns: list[str], id_type: str, block_bytes: int) -> Iterator[Chunk]:
+    if part.format == "parquet":
+        yield from _parquet_chunks(part, columns, block_bytes)
+        return
+    record = part.first_record
+    for block in _line_blocks(part, block_bytes):
+        count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        if part.format == "csv":
+            chunk = _csv_chunk(block, count, record, part, columns)
+        else:
+            chunk = _json_chunk(block, count, record, columns, id_type)
+        chunk.line_offset = part.first_line - part.first_record
+        chunk.block = block
+        chunk.first = record
+        yield chunk
+        record += count
+
+
+def _line_blocks(part: Part, block_bytes: int) -> Iterator[bytes]:
+    """Blocks of whole lines from bytes [start, end) of the part's file."""
+    fs, path = filesystem(part.source)
+    with fs.open_input_file(path) as handle:
+        handle.seek(part.start)
+        remaining = part.end - part.start
+        carry = b""
+        while remaining > 0:
+            data = handle.read(min(block_bytes, remaining))
+            if not data:
+                break
+            remaining -= len(data)
+            data = carry + data
+            if remaining > 0:
+                cut = data.rfind(b"\n") + 1
+                if cut == 0:  # one line longer than a block: keep reading
+                    carry = data
+                    continue
+                block, carry = data[:cut], data[cut:]
+            else:
+                block, carry = data, b""
+            yield block
+        if carry:
+            yield carry
+
+
+def _parquet_chunks(part: Part, columns: list[str], block_bytes: int) -> Iterator[Chunk]:
+    fs, path = filesystem(part.source)
+    with fs.open_input_file(path) as handle:
+        parquet = pq.ParquetFile(handle)
+        record = part.first_record
+        rows = max(1024, block_bytes // (8 * max(1, len(columns))))
+        for batch in parquet.iter_batches(
+            batch_size=rows, row_groups=list(range(part.start, part.end)), columns=columns
+        ):
+            table = pa.Table.from_batches([batch])
+            numbers = np.arange(record, record + batch.num_rows, dtype=np.int64)
+            yield Chunk(table, numbers)
+            record += batch.num_rows
+
+
+# ------------------------------------------------------------------------- NDJSON
+
+
+def _json_chunk(block: bytes, count: int, first: int, columns: list[str], id_type: str) -> Chunk:
+    schema = pa.schema(
+        [pa.field(columns[0], pa.type_for_alias(id_type))]
+        + [pa.field(name, pa.float64()) for name in columns[1:]]
+    )
+    try:
+        table = pajson.read_json(
+            io.BytesIO(block),
+            read_options=pajson.ReadOptions(use_threads=False, block_size=len(block) + 1),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="ignore"
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        table = None
+    if table is not None and table.num_rows == count:
+        return Chunk(table.select(columns), np.arange(first, first + count, dtype=np.int64))
+    return _json_lines(block, first, columns, schema)
+
+
+def _json_lines(block: bytes, first: int, columns: list[str], schema: pa.Schema) -> Chunk:
+    """The slow path: one line at a time, so that a bad line costs only itself."""
+    id_column, features = columns[0], columns[1:]
+    as_int = pa.types.is_integer(schema.field(0).type)
+    values: dict[str, list[Any]] = {name: [] for name in columns}
+    records: list[int] = []
+    rejects: list[Reject] = []
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    for offset, line in enumerate(lines):
+        record = first + offset
+        reason, row = _parse_record(line, id_column, features, as_int)
+        if reason:
+            rejects.append(Reject(record, None, reason, _raw(line)))
+            continue
+        records.append(record)
+        for name, value in zip(columns, row, strict=True):
+            values[name].append(value)
+    table = pa.table({name: pa.array(values[name], schema.field(name).type) for name in columns})
+    return Chunk(table, np.asarray(records, dtype=np.int64), rejects)
+
+
+def _parse_record(
+    line: bytes, id_column: str, features: list[str], as_int: bool
+) -> tuple[str | None, list[Any]]:
+    if not line.strip():
+        return "empty line", []
+    try:
+        record = json.loads(line)
+    except ValueError as error:
+        return f"unparseable JSON: {error}", []
+    if not isinstance(record, dict):
+        return f"not a JSON object (got {type(record).__name__})", []
+    key = record.get(id_column)
+    if key is None:
+        return f"missing id {id_column!r}", []
+    if as_int and (isinstance(key, bool) or not isinstance(key, int)):
+        return f"id {id_column!r}: expected an integer, got {key!r}"[:200], []
+    if not as_int and not isinstance(key, str):
+        if isinstance(key, (dict, list)):
+            return f"id {id_column!r}: expected a scalar", []
+        key = json.dumps(key)
+    row: list[Any] = [key]
+    for name in features:
+        value = record.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"feature {name!r}: not a number ({type(value).__name__})", []
+        row.append(None if value is None else float(value))
+    return None, row
+
+
+def _raw(line: bytes) -> str:
+    return line.decode("utf-8", "replace").rstrip("\r")[:RAW_LIMIT]
+
+
+# ------------------------------------------------------------------------- CSV
+
+
+def _csv_chunk(block: bytes, count: int, first: int, part: Part, columns: list[str]) -> Chunk:
+    invalid: list[tuple[int, str]] = []
+
+    def on_invalid(row: Any) -> str:
+        invalid.append((row.number, row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        io.BytesIO(block),
+        read_options=pacsv.ReadOptions(column_names=list(part.header), use_threads=False),
+        parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=columns,
+            column_types={name: pa.string() for name in columns},
+            strings_can_be_null=True,
+        ),
+    )
+    bad = {number for number, _ in invalid}
+    rejects = [
+        Reject(
+            first + number - 1,
+            None,
+            f"expected {len(part.header)} fields",
+            text[:RAW_LIMIT],
+        )
+        for number, text in invalid
+    ]
+    numbers = np.asarray([first + i for i in range(count) if (i + 1) not in bad], dtype=np.int64)
+    if len(numbers) != table.num_rows:
+        raise CountMismatch(
+            f"{part.source}: lines {part.first_line + first - part.first_record}... gave "
+            f"{table.num_rows} rows and {len(invalid)} invalid rows for {count} lines",
+            hint="CSV values with line breaks inside quotes are not supported; use NDJSON or "
+            "Parquet for such data",
+        )
+    return Chunk(table, numbers, rejects)

@@ -1,0 +1,177 @@
+"""Score one part: read, validate, run the model in batches, write Parquet and rejects.
+
+Memory is bounded by one block of input and its predictions; the output grows on disk one
+row group per block. The same function runs in a local worker process and in a Ray actor.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..inference import Predictor
+from .errors import CountMismatch
+from .output import Layout, PartResult, commit_marker, durable_rename, sha256_file, temporary
+from .plan import Part
+from .readers import Chunk, read_part
+from .validate import validate
+
+OUTPUT_FORMAT_VERSION = 1
+
+
+class Scorer:
+    """A loaded model plus the output schema it produces; reused for every part."""
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        id_column: str,
+        id_type: str,
+        features: list[str],
+        batch_size: int,
+        block_bytes: int,
+    ) -> None:
+        self.predictor = predictor
+        self.id_column = id_column
+        self.id_type = id_type
+        self.features = features
+        self.batch_size = batch_size
+        self.block_bytes = block_bytes
+        width = predictor.schema.n_features
+        probe = predictor.run(np.zeros((1, width), dtype=np.float32))
+        self.outputs = probe.shape[1] if probe.ndim == 2 else 1
+        self.version = predictor.info.version
+        self.schema = self._schema(probe)
+
+    def _schema(self, probe: np.ndarray) -> pa.Schema:
+        fields = [pa.field(self.id_column, pa.type_for_alias(self.id_type))]
+        if self.predictor.is_classifier:
+            fields.append(pa.field("label", self._labels().type))
+            fields += [pa.field(f"score_{c}", pa.float32()) for c in self._class_names()]
+        elif self.outputs == 1:
+            fields.append(pa.field("prediction", pa.float32()))
+        else:
+            fields.append(pa.field("prediction", pa.list_(pa.float32(), self.outputs)))
+        fields.append(pa.field("model_version", pa.string()))
+        return pa.schema(fields)
+
+    def _class_names(self) -> list[str]:
+        classes = self.predictor.classes or list(range(self.outputs))
+        return [str(c) for c in classes]
+
+    def _labels(self) -> pa.Array:
+        return pa.array(self.predictor.classes or list(range(self.outputs)))
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        """Model calls of at most ``batch_size`` rows."""
+        if len(features) <= self.batch_size:
+            return self.predictor.run(features)
+        return np.concatenate(
+            [
+                self.predictor.run(features[start : start + self.batch_size])
+                for start in range(0, len(features), self.batch_size)
+            ]
+        )
+
+    def columns(self, ids: pa.Array, scores: np.ndarray) -> pa.RecordBatch:
+        arrays: list[pa.Array] = [ids]
+        scores = scores.astype(np.float32, copy=False)
+        if self.predictor.is_classifier:
+            arrays.append(self._labels().take(pa.array(scores.argmax(axis=1))))
+            arrays += [pa.array(scores[:, i]) for i in range(scores.shape[1])]
+        elif self.outputs == 1:
+            arrays.append(pa.array(scores.reshape(-1)))
+        else:
+            flat = pa.array(scores.reshape(-1))
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, self.outputs))
+        arrays.append(pa.repeat(pa.scalar(self.version, pa.string()), len(ids)))
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def score_part(
+        self, part: Part, layout: Layout, progress: Callable[[int], None] | None = None
+    ) -> PartResult:
+        started = time.perf_counter()
+        final = layout.prediction(part.name)
+        tmp = temporary(final)
+        rejects = RejectWriter(layout.reject(part.name), part.source)
+        scored = rejected = 0
+        columns = [self.id_column, *self.features]
+        with pq.ParquetWriter(tmp, self.schema, compression="zstd") as writer:
+            for chunk in read_part(part, columns, self.id_type, self.block_bytes):
+                rejected += rejects.write_all(chunk)
+                valid = validate(chunk.table, self.id_column, self.id_type, self.features)
+                for row, reason in sorted(valid.reasons.items()):
+                    record = int(chunk.records[row])
+                    rejects.write(record, chunk.line_of(record), reason, chunk.raw_of(record))
+                rejected += len(valid.reasons)
+                if len(valid.features):
+                    writer.write_batch(self.columns(valid.ids, self.predict(valid.features)))
+                    scored += len(valid.features)
+                if progress is not None:
+                    progress(chunk.table.num_rows + len(chunk.rejects))
+        if scored + rejected != part.records:
+            tmp.unlink()
+            rejects.discard()
+            raise CountMismatch(
+                f"{part.name} ({part.source}): {part.records} records planned, "
+                f"{scored} scored + {rejected} rejected"
+            )
+        rejects.commit()
+        durable_rename(tmp, final)
+        result = PartResult(
+            name=part.name,
+            source=part.source,
+            records=part.records,
+            scored=scored,
+            rejected=rejected,
+            sha256=sha256_file(final),
+            seconds=round(time.perf_counter() - started, 3),
+            key=part.key,
+        )
+        commit_marker(layout, result)
+        return result
+
+
+class RejectWriter:
+    """NDJSON lines (source, row, line, reason, raw), opened only when a record is refused."""
+
+    def __init__(self, path: Path, source: str) -> None:
+        self.path = path
+        self.tmp = temporary(path)
+        self.source = source
+        self._handle: IO[str] | None = None
+        path.unlink(missing_ok=True)
+
+    def write_all(self, chunk: Chunk) -> int:
+        for reject in chunk.rejects:
+            line = chunk.line_of(reject.record)
+            self.write(reject.record, line, reject.reason, reject.raw)
+        return len(chunk.rejects)
+
+    def write(self, row: int, line: int | None, reason: str, raw: str | None) -> None:
+        if self._handle is None:
+            self._handle = self.tmp.open("w", encoding="utf-8")
+        entry: dict[str, Any] = {"source": self.source, "row": row}
+        if line is not None:
+            entry["line"] = line
+        entry["reason"] = reason
+        if raw is not None:
+            entry["raw"] = raw
+        self._handle.write(json.dumps(entry) + "\n")
+
+    def commit(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            durable_rename(self.tmp, self.path)
+
+    def discard(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self.tmp.unlink(missing_ok=True)
