@@ -35,7 +35,7 @@ def assess(rate: float, stats: Stats, budget: BudgetUsed) -> CapacityStep:
     return CapacityStep(
         rate=round(rate, 3),
         requests=stats.requests,
-        rps=stats.ok_rps,
+        rps=stats.sustained_rps,
         p50_ms=stats.latency_ms.p50,
         p99_ms=p99,
         error_rate=stats.error_rate,

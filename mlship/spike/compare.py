@@ -53,6 +53,7 @@ def _metrics(result: SpikeResult) -> dict[str, tuple[float | None, bool]]:
         "requests": (float(s.requests), True),
         "rps": (s.rps, True),
         "ok_rps": (s.ok_rps, True),
+        "sustained_rps": (s.sustained_rps, True),
         "p50_ms": (lat.p50, False),
         "p90_ms": (lat.p90, False),
         "p95_ms": (lat.p95, False),

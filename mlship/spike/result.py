@@ -81,6 +81,7 @@ class Stats(Model):
     duration_s: float
     rps: float
     ok_rps: float
+    sustained_rps: float
     latency_ms: Latency
     errors_by_kind: dict[str, int]
     schedule: Schedule | None

@@ -83,6 +83,24 @@ def timeseries(records: Sequence[Record], start: float) -> list[Second]:
     return series
 
 
+def sustained(records: Sequence[Record], start: float, fallback: float) -> float:
+    """Successful completions per second in the middle 80 % of the sending span.
+
+    Dividing a count by the run's whole span understates a service that kept up (the
+    span includes the ramp-up and the last responses' latency); the middle of the run
+    does not. Runs shorter than a second fall back to ``fallback``.
+    """
+    span = max(r.t for r in records) - start
+    if span < 1.0:
+        return fallback
+    low, high = start + 0.1 * span, start + 0.9 * span
+    done = 0
+    for r in records:
+        if r.latency_ms is not None and r.ok and low <= r.t + r.latency_ms / 1000.0 < high:
+            done += 1
+    return done / (high - low)
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
@@ -130,6 +148,8 @@ def summarize(
             server_errors_5xx=sum(1 for c in codes if c is not None and c >= 500),
             other_errors=sum(1 for c in codes if c is None),
         )
+    series = timeseries(records, start)
+    ok_rps = round(ok / duration, 3)
     return Stats(
         requests=len(records),
         ok=ok,
@@ -137,12 +157,13 @@ def summarize(
         error_rate=round(n_errors / len(records), 6),
         duration_s=round(duration, 3),
         rps=round(len(records) / duration, 3),
-        ok_rps=round(ok / duration, 3),
+        ok_rps=ok_rps,
+        sustained_rps=round(sustained(records, start, ok_rps), 3),
         latency_ms=latency_summary(latencies),
         errors_by_kind=dict(errors.most_common()),
         schedule=schedule,
         invalid=invalid,
-        timeseries=timeseries(records, start),
+        timeseries=series,
         histogram=histogram(latencies),
     )
 

@@ -42,6 +42,7 @@ STATS_KEYS = {
     "duration_s",
     "rps",
     "ok_rps",
+    "sustained_rps",
     "latency_ms",
     "errors_by_kind",
     "schedule",

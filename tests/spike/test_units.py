@@ -140,7 +140,7 @@ def _stats(p99: float, error_rate: float = 0.0, ok_rps: float = 50.0) -> Stats:
     errors = round(error_rate * n)
     records = _records(*[(p99, "200", True)] * (n - errors), *[(1.0, "500", True)] * errors)
     s = _summary(records, offered=ok_rps)
-    return s.model_copy(update={"ok_rps": ok_rps})
+    return s.model_copy(update={"ok_rps": ok_rps, "sustained_rps": ok_rps})
 
 
 def test_verdict_per_criterion() -> None:
