@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from mlship.spec import NewProjectResult
 
 FORMATS = ("onnx", "sklearn", "torch")
-PYTHONS = ("3.11", "3.12")
 LATENCY_BOUND = ("online", "chained", "streaming")  # patterns with a per-request budget
 # ProjectSpec field -> the option that sets it, so errors name what the user typed.
 OPTION_OF = {
