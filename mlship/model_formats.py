@@ -100,12 +100,18 @@ def read_onnx(path: Path) -> ModelFacts:
             f"the model's batch dimension is fixed to {dims[0]}: export it with a dynamic "
             "batch axis so the service can batch requests"
         )
-    _onnx_outputs(graph, facts)
+    _onnx_outputs(path, graph, facts)
     return facts
 
 
-def _onnx_outputs(graph: Any, facts: ModelFacts) -> None:
+def _onnx_outputs(path: Path, graph: Any, facts: ModelFacts) -> None:
     """Classes from a classifier node (skl2onnx style); the scores output to serve."""
+    if any(node.op_type == "ZipMap" for node in graph.node):
+        raise _refuse(
+            path,
+            "its probabilities come out as a ZipMap (a list of dicts), not a tensor",
+            hint="convert it again with skl2onnx options={'zipmap': False}",
+        )
     for node in graph.node:
         for attribute in node.attribute:
             if attribute.name == "classlabels_ints" and attribute.ints:
@@ -116,13 +122,8 @@ def _onnx_outputs(graph: Any, facts: ModelFacts) -> None:
     facts.output_name = outputs[0]
     if facts.classes is not None:
         facts.task = "classification"
-        scores = [o for o in outputs if o in ("probabilities", "output_probability")]
-        if scores:
-            facts.output_name = scores[0]
-        elif len(outputs) > 1:
-            facts.output_name = outputs[-1]
-        if "output_probability" in outputs and not scores:
-            facts.warnings.append("the classifier outputs a ZipMap: convert with zipmap=False")
+        # converters put the labels first and the probabilities last
+        facts.output_name = "probabilities" if "probabilities" in outputs else outputs[-1]
 
 
 # --- scikit-learn -----------------------------------------------------------------------

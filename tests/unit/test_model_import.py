@@ -107,6 +107,20 @@ def test_an_input_schema_names_the_features_of_an_onnx_model(tmp_path: Path) -> 
     assert "describes 7 features but the model m.onnx takes 4" in caught.value.message
 
 
+def test_an_onnx_classifier_with_a_zipmap_output_is_refused(tmp_path: Path) -> None:
+    from skl2onnx import to_onnx
+
+    from tests.model_files import training_data
+
+    x, _ = training_data()
+    path = tmp_path / "zipmap.onnx"
+    path.write_bytes(to_onnx(logistic_regression(with_names=False), x[:1]).SerializeToString())
+    with pytest.raises(InputError) as caught:
+        inspect_model(path)
+    assert "ZipMap" in caught.value.message
+    assert "'zipmap': False" in (caught.value.hint or "")
+
+
 def test_an_onnx_model_with_two_inputs_is_refused(tmp_path: Path) -> None:
     path = onnx_graph(
         tmp_path / "two.onnx",
