@@ -195,7 +195,9 @@ def _check(command: list[str], cwd: Path, venv: Venv, timeout: float = 600) -> N
         command, cwd=cwd, env=venv.env(), capture_output=True, text=True, timeout=timeout
     )
     if result.returncode != 0:
-        pytest.fail(f"{' '.join(command)} failed in {cwd}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        pytest.fail(
+            f"{' '.join(command)} failed in {cwd}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
 
 
 def prepare_project(

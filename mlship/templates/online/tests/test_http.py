@@ -234,7 +234,7 @@ def _version(client: TestClient) -> str:
 def test_micro_batching_shares_model_calls(models_dir: Path, predictor: Any) -> None:
     settings = make_settings(models_dir, micro_batching="on", inference_threads=1)
     app = app_module.create_app(settings, predictor=predictor)
-    engine = app.state.service.engine
+    engine = app.state.engine
     rng = np.random.default_rng(1)
     rows = rng.normal(size=(40, predictor.schema.n_features)).astype(np.float32)
 
@@ -243,7 +243,7 @@ def test_micro_batching_shares_model_calls(models_dir: Path, predictor: Any) -> 
 
     results = asyncio.run(scenario())
     np.testing.assert_allclose(np.concatenate(results), predictor.run(rows), rtol=1e-5, atol=1e-6)
-    text = app.state.service.metrics.render().decode()
+    text = app.state.metrics.render().decode()
     calls = next(
         float(line.split()[-1])
         for line in text.splitlines()

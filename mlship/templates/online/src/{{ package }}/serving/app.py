@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from ..inference.predictor import Predictor
 from . import routes, v2
-from .guard import Guard
+from .asgi import ServiceApp
 from .metrics import Metrics
 from .settings import ServingSettings
 from .state import ServiceState
@@ -33,7 +33,11 @@ def _score_edges(predictor: Predictor | None, settings: ServingSettings) -> list
 
 
 def create_app(settings: ServingSettings | None = None, predictor: Predictor | None = None) -> Any:
-    """Build the ASGI app; with ``predictor`` it serves that model, else it loads one."""
+    """Build the ASGI app; with ``predictor`` it serves that model, else it loads one.
+
+    The result is a :class:`ServiceApp` (its ``state`` holds engine, metrics and settings)
+    around the FastAPI app, wrapped for tracing when ``tracing`` is on.
+    """
     settings = settings or ServingSettings()
     metrics = Metrics(
         budget_s=settings.latency_budget_ms / 1000,
@@ -59,9 +63,7 @@ def create_app(settings: ServingSettings | None = None, predictor: Predictor | N
         description="Predictions from the model in models/manifest.json",
         lifespan=lifespan,
     )
-    app.state.service = state
     app.include_router(routes.build_router(state))
     app.include_router(v2.build_router(state))
-    app.add_middleware(Guard, state=state)
     name = predictor.info.name if predictor else "model-service"
-    return tracing_middleware(app, settings, name)
+    return tracing_middleware(ServiceApp(app, state), settings, name)

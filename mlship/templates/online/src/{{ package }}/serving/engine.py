@@ -53,6 +53,7 @@ class InferenceEngine:
             else None
         )
         version = predictor.info.version
+        self.model_ref = {"name": predictor.info.name, "version": version}
         self._m_inference = metrics.inference.labels(version)
         self._m_predictions = metrics.predictions.labels(version)
         self._m_batch = metrics.batch_size

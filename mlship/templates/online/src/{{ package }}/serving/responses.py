@@ -1,31 +1,52 @@
-"""Small JSON helpers shared by the v1 and v2 routes."""
+"""Replies as plain data, sent either raw over ASGI (hot routes) or as FastAPI responses."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import Response
 
 from ..inference.errors import Problem
 
-
-def json_response(
-    content: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    body = json.dumps(content, separators=(",", ":"), allow_nan=False)
-    return Response(body, status_code=status, media_type="application/json", headers=headers)
+Headers = tuple[tuple[bytes, bytes], ...]
+JSON = b"application/json"
 
 
-def problems_response(
-    problems: list[Problem], prefix: tuple[str | int, ...] = ("body",)
-) -> Response:
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: bytes
+    headers: Headers = ()
+    media_type: bytes = JSON
+
+    def to_response(self) -> Response:
+        response = Response(self.body, status_code=self.status, media_type=self.media_type.decode())
+        for key, value in self.headers:
+            response.headers[key.decode()] = value.decode()
+        return response
+
+    async def send(self, send: Any) -> None:
+        headers = [
+            (b"content-type", self.media_type),
+            (b"content-length", str(len(self.body)).encode()),
+            *self.headers,
+        ]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
+def json_reply(content: Any, status: int = 200, headers: Headers = ()) -> Reply:
+    body = json.dumps(content, separators=(",", ":"), allow_nan=False).encode()
+    return Reply(status, body, headers)
+
+
+def error_reply(message: str, status: int, headers: Headers = ()) -> Reply:
+    return json_reply({"error": message}, status, headers)
+
+
+def problems_reply(problems: list[Problem], prefix: tuple[str | int, ...] = ("body",)) -> Reply:
     """422 naming every invalid field, in FastAPI's ``detail`` shape plus a readable summary."""
     detail = [{"loc": [*prefix, *p.loc], "msg": p.msg, "type": "value_error"} for p in problems]
-    return json_response(
-        {"error": "; ".join(str(p) for p in problems), "detail": detail}, status=422
-    )
-
-
-def error_response(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
-    return json_response({"error": message}, status=status, headers=headers)
+    return json_reply({"error": "; ".join(str(p) for p in problems), "detail": detail}, 422)

@@ -1,111 +1,54 @@
-"""``POST /v1/predict`` and the probes: ``/health``, ``/ready``, ``/metrics``."""
+"""FastAPI routes: probes, metrics, and the documented form of the inference routes.
+
+``/v1/predict`` and ``/v2/models/{name}/infer`` are served by :mod:`.asgi` before FastAPI
+routing (the hot path); the routes declared here describe them in OpenAPI and serve them
+when the FastAPI app is mounted on its own.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from ..inference.errors import InputSchemaError, Problem
-from .responses import error_response, json_response, problems_response
+from .predict import PREDICT_OPENAPI, PredictHandler
+from .responses import error_reply, json_reply
 from .state import ServiceState
-
-PREDICT_SCHEMA: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "required": ["instances"],
-                    "properties": {
-                        "instances": {
-                            "type": "array",
-                            "minItems": 1,
-                            "items": {
-                                "oneOf": [
-                                    {"type": "array", "items": {"type": "number"}},
-                                    {"type": "object", "additionalProperties": {"type": "number"}},
-                                ]
-                            },
-                        }
-                    },
-                }
-            }
-        },
-    }
-}
 
 
 def build_router(state: ServiceState) -> APIRouter:
     router = APIRouter()
-    settings = state.settings
-    timeout_s = settings.timeout_s()
-    max_instances = settings.max_instances
-    retry = {"Retry-After": str(settings.retry_after_s)}
+    handler = PredictHandler(state)
+    retry = ((b"retry-after", str(state.settings.retry_after_s).encode()),)
     metrics = state.metrics
 
-    @router.post("/v1/predict", openapi_extra=PREDICT_SCHEMA)
+    @router.post("/v1/predict", openapi_extra=PREDICT_OPENAPI)
     async def predict(request: Request) -> Response:
         """Predict one or many instances (lists of numbers, or objects keyed by feature)."""
         started = time.perf_counter()
-        engine = state.engine
-        if engine is None:
-            metrics.rejected.labels("not_ready").inc()
-            return error_response("model not ready", 503, retry)
-        try:
-            async with asyncio.timeout(timeout_s):
-                body = await request.body()
-                try:
-                    payload = json.loads(body)
-                except ValueError as error:
-                    return problems_response([Problem((), f"invalid JSON: {error}")])
-                if not isinstance(payload, dict) or "instances" not in payload:
-                    return problems_response([Problem(("instances",), "field required")])
-                instances = payload["instances"]
-                if isinstance(instances, list) and len(instances) > max_instances:
-                    metrics.rejected.labels("too_large").inc()
-                    return error_response(
-                        f"{len(instances)} instances, at most {max_instances} per request", 413
-                    )
-                predictor = engine.predictor
-                try:
-                    rows = predictor.to_array(instances)
-                except InputSchemaError as error:
-                    return problems_response(error.problems)
-                scores = await engine.infer(rows)
-        except TimeoutError:
-            metrics.rejected.labels("timeout").inc()
-            return error_response(f"no answer within {timeout_s:g} s", 504)
-        info = predictor.info
-        return json_response(
-            {
-                "predictions": predictor.postprocess(scores),
-                "model": {"name": info.name, "version": info.version},
-                "latency_ms": round((time.perf_counter() - started) * 1000, 3),
-            }
-        )
+        reply = await handler(await request.body(), started)
+        return reply.to_response()
 
     @router.get("/health")
     async def health() -> Response:
         """Liveness: the process answers; 503 only when the model failed to load."""
         if state.failure:
-            return error_response(f"model failed to load: {state.failure}", 503)
-        return json_response({"status": "ok"})
+            return error_reply(f"model failed to load: {state.failure}", 503).to_response()
+        return json_reply({"status": "ok"}).to_response()
 
     @router.get("/ready")
     async def ready() -> Response:
         """Readiness: 200 only once the model is loaded, verified and warmed up."""
         if state.engine is None:
-            return error_response(state.failure or "model loading", 503, retry)
+            return error_reply(state.failure or "model loading", 503, retry).to_response()
         info = state.engine.predictor.info
-        return json_response({"status": "ready", "model": info.name, "version": info.version})
+        return json_reply(
+            {"status": "ready", "model": info.name, "version": info.version}
+        ).to_response()
 
     @router.get("/metrics")
     async def metrics_endpoint() -> Response:
+        """Prometheus metrics."""
         if state.engine is not None:
             state.engine.refresh_metrics()
         return Response(metrics.render(), media_type=metrics.content_type)

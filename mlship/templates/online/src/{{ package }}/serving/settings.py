@@ -16,7 +16,10 @@ class ServingSettings(AppSettings):
     port: int = Field(8000, ge=0, le=65535)
     workers: int | None = Field(None, ge=1, description="processes; default cores // 4, at least 1")
     inference_threads: int | None = Field(
-        None, ge=1, description="model-call threads per process; default cores // workers"
+        None,
+        ge=1,
+        description="model-call threads per process; default cores // workers - 1 (one core "
+        "stays with the event loop), at least 1",
     )
     max_concurrency: int = Field(
         128, ge=1, description="in-flight inference requests per process; more are shed with 503"
@@ -31,8 +34,11 @@ class ServingSettings(AppSettings):
         "auto", description="auto: on for runtimes that gain from it (tree ensembles, torch)"
     )
     max_batch_size: int = Field(64, ge=1, description="rows per model call when batching")
-    max_batch_wait_ms: float | None = Field(
-        None, ge=0, description="extra wait for a fuller batch; default budget / 50, at most 2 ms"
+    max_batch_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        description="extra wait for a fuller batch when a thread is free; capped at budget / 10. "
+        "0: batches form only while the model is busy, which adds no latency",
     )
     drain_timeout_s: float = Field(30.0, ge=0, description="graceful shutdown: wait for requests")
     retry_after_s: int = Field(1, ge=0, description="Retry-After header on 503")
@@ -45,12 +51,10 @@ class ServingSettings(AppSettings):
         return self.workers or max(1, available_cores() // 4)
 
     def thread_count(self) -> int:
-        return self.inference_threads or max(1, available_cores() // self.worker_count())
+        return self.inference_threads or max(1, available_cores() // self.worker_count() - 1)
 
     def timeout_s(self) -> float:
         return self.request_timeout_s or max(1.0, 20 * self.latency_budget_ms / 1000)
 
     def batch_wait_s(self) -> float:
-        if self.max_batch_wait_ms is not None:
-            return self.max_batch_wait_ms / 1000
-        return min(self.latency_budget_ms / 50, 2.0) / 1000
+        return min(self.max_batch_wait_ms, self.latency_budget_ms / 10) / 1000

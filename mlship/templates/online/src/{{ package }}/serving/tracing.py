@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..inference.errors import ModelLoadError
-from .guard import route_of
+from .asgi import route_of
 from .settings import ServingSettings
 
 

@@ -7,7 +7,6 @@ tensor bytes). Outputs are JSON unless the request asks for binary data.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -16,7 +15,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..inference.errors import InputSchemaError
 from ..inference.predictor import Predictor
-from .responses import error_response, json_response
+from .responses import Reply, error_reply, json_reply
 from .state import ServiceState
 
 HEADER_LENGTH = "inference-header-content-length"
@@ -171,57 +170,93 @@ def encode_response(request: dict[str, Any], predictor: Predictor, scores: np.nd
     if "id" in request:
         document["id"] = request["id"]
     if not chunks:
-        return json_response(document)
+        return json_reply(document)
     head = json.dumps(document, separators=(",", ":")).encode()
-    return Response(
+    return Reply(
+        200,
         head + b"".join(chunks),
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(len(head))},
+        ((b"inference-header-content-length", str(len(head)).encode()),),
+        b"application/octet-stream",
     )
+
+
+class InferHandler:
+    """``POST /v2/models/{name}/infer``; the caller owns body limits and the timeout."""
+
+    def __init__(self, state: ServiceState) -> None:
+        self.state = state
+        self.max_instances = state.settings.max_instances
+        self.retry = ((b"retry-after", str(state.settings.retry_after_s).encode()),)
+        self.rejected = state.metrics.rejected
+
+    async def __call__(self, name: str, body: bytes, header_length: str | None) -> Reply:
+        engine = self.state.engine
+        if engine is None:
+            self.rejected.labels("not_ready").inc()
+            return error_reply("model not ready", 503, self.retry)
+        predictor = engine.predictor
+        if name != predictor.info.name:
+            return error_reply(f"model {name!r} not found", 404)
+        try:
+            parsed, binary = parse_request(body, header_length)
+            rows = input_array(parsed, binary, predictor)
+            if len(rows) > self.max_instances:
+                self.rejected.labels("too_large").inc()
+                return error_reply(
+                    f"{len(rows)} rows, at most {self.max_instances} per request", 413
+                )
+            scores = await engine.infer(rows)
+            return encode_response(parsed, predictor, scores)
+        except V2Error as error:
+            return error_reply(str(error), error.status)
+
+
+def model_name_of(path: str) -> str:
+    """``/v2/models/{name}[/versions/{v}]/infer`` -> name."""
+    return path.split("/")[3] if path.count("/") >= 4 else ""
 
 
 def build_router(state: ServiceState) -> APIRouter:
     router = APIRouter(prefix="/v2")
-    settings = state.settings
-    timeout_s = settings.timeout_s()
-    max_instances = settings.max_instances
-    metrics = state.metrics
+    retry = ((b"retry-after", str(state.settings.retry_after_s).encode()),)
+    handler = InferHandler(state)
 
     def model_or_error(name: str) -> Predictor | Response:
         engine = state.engine
         if engine is None:
-            return error_response(
-                "model not ready", 503, {"Retry-After": str(settings.retry_after_s)}
-            )
+            return error_reply("model not ready", 503, retry).to_response()
         if name != engine.predictor.info.name:
-            return error_response(f"model {name!r} not found", 404)
+            return error_reply(f"model {name!r} not found", 404).to_response()
         return engine.predictor
 
     @router.get("")
     async def server_metadata() -> Response:
-        return json_response(
-            {"name": "mlship-service", "version": "2", "extensions": ["binary_tensor_data"]}
-        )
+        """Server metadata (Open Inference Protocol)."""
+        extensions = ["binary_tensor_data"]
+        return json_reply(
+            {"name": "model-service", "version": "2", "extensions": extensions}
+        ).to_response()
 
     @router.get("/health/live")
     async def live() -> Response:
         if state.failure:
-            return error_response(f"model failed to load: {state.failure}", 503)
-        return json_response({"live": True})
+            return error_reply(f"model failed to load: {state.failure}", 503).to_response()
+        return json_reply({"live": True}).to_response()
 
     @router.get("/health/ready")
     async def server_ready() -> Response:
         if state.engine is None:
-            return error_response("model not ready", 503)
-        return json_response({"ready": True})
+            return error_reply("model not ready", 503, retry).to_response()
+        return json_reply({"ready": True}).to_response()
 
     @router.get("/models/{name}")
     @router.get("/models/{name}/versions/{version}")
     async def metadata(name: str) -> Response:
+        """Model metadata: input and output tensors."""
         found = model_or_error(name)
         if isinstance(found, Response):
             return found
-        return json_response(model_metadata(found))
+        return json_reply(model_metadata(found)).to_response()
 
     @router.get("/models/{name}/ready")
     @router.get("/models/{name}/versions/{version}/ready")
@@ -229,34 +264,14 @@ def build_router(state: ServiceState) -> APIRouter:
         found = model_or_error(name)
         if isinstance(found, Response):
             return found
-        return json_response({"name": name, "ready": True})
+        return json_reply({"name": name, "ready": True}).to_response()
 
     @router.post("/models/{name}/infer")
     @router.post("/models/{name}/versions/{version}/infer")
     async def infer(name: str, request: Request) -> Response:
-        found = model_or_error(name)
-        if isinstance(found, Response):
-            if found.status_code == 503:
-                metrics.rejected.labels("not_ready").inc()
-            return found
-        engine = state.engine
-        assert engine is not None  # model_or_error returned a predictor
-        try:
-            async with asyncio.timeout(timeout_s):
-                body = await request.body()
-                parsed, binary = parse_request(body, request.headers.get(HEADER_LENGTH))
-                rows = input_array(parsed, binary, found)
-                if len(rows) > max_instances:
-                    metrics.rejected.labels("too_large").inc()
-                    return error_response(
-                        f"{len(rows)} rows, at most {max_instances} per request", 413
-                    )
-                scores = await engine.infer(rows)
-                return encode_response(parsed, found, scores)
-        except V2Error as error:
-            return error_response(str(error), error.status)
-        except TimeoutError:
-            metrics.rejected.labels("timeout").inc()
-            return error_response(f"no answer within {timeout_s:g} s", 504)
+        """Inference with v2 JSON tensors or the binary tensor extension."""
+        body = await request.body()
+        reply = await handler(name, body, request.headers.get(HEADER_LENGTH))
+        return reply.to_response()
 
     return router
