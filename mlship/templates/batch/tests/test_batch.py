@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 from project import MODELS, module
+from prometheus_client.parser import text_string_to_metric_families
 
 job = module("batch.job")
 cli = module("batch.__main__")
@@ -139,8 +139,10 @@ def test_same_input_and_model_give_identical_bytes(tmp_path: Path) -> None:
     for name in files:
         a = (tmp_path / "two" / "predictions" / name).read_bytes()
         assert a == (tmp_path / "three" / "predictions" / name).read_bytes()
-    assert pq.read_table(tmp_path / "one" / "predictions").sort_by("id").equals(
-        pq.read_table(tmp_path / "two" / "predictions").sort_by("id")
+    assert (
+        pq.read_table(tmp_path / "one" / "predictions")
+        .sort_by("id")
+        .equals(pq.read_table(tmp_path / "two" / "predictions").sort_by("id"))
     )
 
 

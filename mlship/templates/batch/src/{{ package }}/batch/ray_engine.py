@@ -10,6 +10,7 @@ the input and the output folder (a shared volume, or object-store input URIs).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tempfile
 from dataclasses import asdict
@@ -18,11 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from .errors import JobConfigError
 from .local import make_scorer
 from .output import Layout, PartResult
 from .plan import Part, Plan
 from .progress import Counter, wanted
 from .settings import BatchSettings, available_cores
+
+log = logging.getLogger(__name__)
 
 
 class PartActor:
@@ -62,6 +66,21 @@ def _init_ray(settings: BatchSettings) -> None:
     )
 
 
+def _gpus_per_actor(settings: BatchSettings, cluster_gpus: float) -> float:
+    """GPUs to ask for: none on a cluster without any, unless the device must be a GPU
+    (an actor asking for a GPU that no node has would wait forever)."""
+    wanted = settings.ray_gpus_per_actor
+    if wanted and not cluster_gpus:
+        if settings.device == "cuda":
+            raise JobConfigError(
+                "engine ray: APP_DEVICE=cuda but the Ray cluster has no GPU",
+                hint="run on a cluster with GPU nodes, or set APP_DEVICE=auto to use CPUs",
+            )
+        log.warning("the Ray cluster has no GPU; actors run on CPUs")
+        return 0.0
+    return wanted
+
+
 def run_ray(
     settings: BatchSettings, plan: Plan, pending: list[Part], layout: Layout, counter: Counter
 ) -> list[PartResult]:
@@ -77,8 +96,9 @@ def run_ray(
         dataset = ray.data.from_items(items, override_num_blocks=len(items))
         actors = settings.worker_count(len(pending))
         kwargs: dict[str, Any] = {}
-        if settings.ray_gpus_per_actor:
-            kwargs["num_gpus"] = settings.ray_gpus_per_actor
+        gpus = _gpus_per_actor(settings, float(ray.cluster_resources().get("GPU", 0)))
+        if gpus:
+            kwargs["num_gpus"] = gpus
         scored = dataset.map_batches(
             PartActor,
             fn_constructor_args=(settings.model_dump_json(), plan, str(layout.root.resolve())),
