@@ -154,16 +154,25 @@ def _pipeline_ends(root: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     return estimators[0], estimators[-1]
 
 
-def _array(archive: zipfile.ZipFile, node: dict[str, Any]) -> list[Any] | None:
+def _array(archive: zipfile.ZipFile, node: dict[str, Any]) -> Any:
+    """A value the schema stores as JSON or as a plain .npy file; None if it cannot say.
+
+    ``np.load`` runs with ``allow_pickle=False``: object arrays are not read from here.
+    """
     import io
 
     import numpy as np
 
+    if node.get("__loader__") == "JsonNode":
+        return _json_value(node)
     if node.get("type") == "json":
         return [_json_value(item) for item in node.get("content", [])]
     if node.get("type") == "numpy" and node.get("file"):
-        array = np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
-        return [item.item() for item in array]
+        try:
+            array = np.load(io.BytesIO(archive.read(node["file"])), allow_pickle=False)
+        except ValueError:
+            return None
+        return array.tolist()
     return None
 
 
@@ -178,7 +187,8 @@ def read_skops(path: Path) -> ModelFacts:
             first_state, last_state = _state(first), _state(last)
             facts = ModelFacts(framework="sklearn")
             if "n_features_in_" in first_state:
-                facts.n_features = int(_json_value(first_state["n_features_in_"]))
+                count = _array(archive, first_state["n_features_in_"])
+                facts.n_features = int(count) if isinstance(count, int) else None
             if "feature_names_in_" in first_state:
                 names = _array(archive, first_state["feature_names_in_"])
                 facts.features = [str(n) for n in names] if names else None
@@ -200,7 +210,11 @@ def read_skops(path: Path) -> ModelFacts:
         )
     if facts.n_features is None:
         # only scikit-learn and numpy types remain: loading builds objects, runs no code
-        estimator = sio.load(path, trusted=list(untrusted) or None)
+        try:
+            estimator = sio.load(path, trusted=list(untrusted) or None)
+        except Exception as error:  # skops raises many kinds for a damaged file
+            problem = f"could not be loaded with skops ({type(error).__name__}: {error})"
+            raise _refuse(path, problem) from error
         if untrusted:
             facts.warnings.append(
                 "n_features_in_ is not in the skops schema: read it by loading the model with "

@@ -83,6 +83,24 @@ def test_a_skops_pipeline_reads_inputs_from_its_first_step_and_classes_from_its_
     assert (facts.n_features, facts.task, facts.classes) == (3, "regression", None)
 
 
+def test_a_skops_model_whose_schema_is_silent_is_loaded_showing_the_trusted_types(
+    tmp_path: Path,
+) -> None:
+    """GridSearchCV exposes n_features_in_ as a property: it is not in the saved state."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+
+    from tests.model_files import training_data
+
+    x, y = training_data()
+    search = GridSearchCV(LogisticRegression(max_iter=1000), {"C": [0.1, 1.0]}, cv=2).fit(x, y)
+    model = inspect_model(skops_file(tmp_path / "search.skops", search))
+    assert (model.facts.n_features, model.facts.classes) == (4, [0, 1])
+    (warning,) = model.warnings
+    assert "n_features_in_ is not in the skops schema" in warning
+    assert "sklearn.model_selection._split.StratifiedKFold" in warning
+
+
 def test_an_onnx_classifier_gives_input_dtype_shape_classes_and_scores_output(
     tmp_path: Path,
 ) -> None:
