@@ -49,7 +49,8 @@ def resolve(target: str, path: str | None) -> Target:
             port = url.port
         except ValueError:
             raise InputError(f"target: {target!r} has an invalid port") from None
-        base = f"http://{url.hostname}:{port or 80}"
+        host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+        base = f"http://{host}:{port or 80}"
         chosen = path or (url.path if url.path not in ("", "/") else DEFAULT_PATH)
         cwd = Path.cwd()
         is_project = (cwd / "mlship.yaml").is_file() or (cwd / "models" / "manifest.json").is_file()

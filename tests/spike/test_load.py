@@ -52,6 +52,12 @@ def test_capacity_search_finds_the_knee_of_a_serial_service(
     assert any(not s["sustainable"] for s in capacity["steps"])
     assert capacity["elapsed_s"] <= 90 + 15
     assert len(rates) == len(set(rates))
+    # the reports carry the search: a table of steps and a chart of p99 by offered rate
+    assert "Capacity: highest sustainable rate" in Path(result["artifacts"]["markdown"]).read_text()
+    html = Path(result["artifacts"]["html"]).read_text()
+    assert 'id="capacity-steps"' in html and html.count('class="budget"') >= 4
+    steps = [k for k in result["artifacts"] if k.startswith("raw-step-")]
+    assert len(steps) == len(rates)
 
 
 def test_open_model_shows_the_queueing_a_closed_model_hides(
