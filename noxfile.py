@@ -60,6 +60,9 @@ def wheel_smoke(session: nox.Session) -> None:
     with session.chdir(tmp):
         session.run("mlship", "patterns", "--json", silent=True)
         session.run(
-            "mlship", "recommend", "--answers", f"{session.invoked_from}/examples/checkout-fraud.yaml",
+            "mlship",
+            "recommend",
+            "--answers",
+            f"{session.invoked_from}/examples/checkout-fraud.yaml",
             "--json",
         )

@@ -29,7 +29,9 @@ def available_templates() -> list[str]:
     """Patterns that have a template folder."""
     root = templates_dir()
     return sorted(
-        p.name for p in root.iterdir() if p.is_dir() and p.name != SHARED and not p.name.startswith((".", "__"))
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and p.name != SHARED and not p.name.startswith((".", "__"))
     )
 
 
