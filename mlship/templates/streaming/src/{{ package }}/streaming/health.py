@@ -1,0 +1,80 @@
+"""A small HTTP endpoint for probes and scraping: /health, /ready, /metrics.
+
+It runs in a daemon thread beside the consumer loop and only reads its state. Liveness
+fails when the loop has stopped turning (a hung model call, a deadlock); readiness needs the
+model loaded and a broker connection, so a broker outage takes the pod out of "ready"
+without restarting it: the consumer reconnects on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+
+class LoopState:
+    """What the loop reports about itself; written by the loop, read by the probes."""
+
+    def __init__(self, liveness_timeout_s: float) -> None:
+        self.liveness_timeout_s = liveness_timeout_s
+        self.last_turn = time.monotonic()
+        self.model_ready = False
+        self.broker_connected = False
+        self.assigned: list[str] = []
+
+    def turned(self) -> None:
+        self.last_turn = time.monotonic()
+
+    def live(self) -> bool:
+        return time.monotonic() - self.last_turn < self.liveness_timeout_s
+
+    def ready(self) -> bool:
+        return self.model_ready and self.broker_connected and self.live()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "live": self.live(),
+            "ready": self.ready(),
+            "model_ready": self.model_ready,
+            "broker_connected": self.broker_connected,
+            "assigned_partitions": self.assigned,
+            "seconds_since_loop_turn": round(time.monotonic() - self.last_turn, 3),
+        }
+
+
+def start_health_server(
+    host: str, port: int, state: LoopState, registry: CollectorRegistry
+) -> ThreadingHTTPServer:
+    """Serve the probes on ``host:port`` in a daemon thread; ``shutdown()`` stops it."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/metrics":
+                self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
+            elif path in ("/health", "/ready"):
+                ok = state.live() if path == "/health" else state.ready()
+                body = json.dumps(state.as_dict()).encode()
+                self._send(200 if ok else 503, body, "application/json")
+            else:
+                self._send(404, b'{"detail":"not found"}', "application/json")
+
+        def _send(self, status: int, body: bytes, content_type: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # probes every few seconds would drown the logs
+
+    server = ThreadingHTTPServer((host, port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="health", daemon=True).start()
+    return server
