@@ -108,12 +108,14 @@ def test_a_pattern_without_a_template_exits_2_listing_the_available_templates(
 ) -> None:
     from mlship.render import available_templates
 
-    missing = next(
+    missing = [
         p for p in ("batch", "edge", "streaming", "chained") if p not in available_templates()
-    )
-    done = mlship(missing, "svc", cwd=tmp_path)
+    ]
+    if not missing:
+        pytest.skip("every pattern has a template now")
+    done = mlship(missing[0], "svc", cwd=tmp_path)
     assert done.returncode == 2
-    assert f"no template for '{missing}' yet" in done.stderr
+    assert f"no template for '{missing[0]}' yet" in done.stderr
     assert "available templates: " + ", ".join(available_templates()) in done.stderr
 
 
