@@ -322,3 +322,25 @@ def test_the_recommended_model_format_is_the_default(tmp_path: Path) -> None:
         == "onnx"
     )
     assert plan_project(_spec(), tmp_path / "a").model_format == "onnx"
+
+
+@pytest.mark.parametrize("pattern", mlship.render.available_templates())
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"gpu": True, "model_format": "torch"},
+        {"model_format": "sklearn", "python_version": "3.12"},
+    ],
+    ids=["default", "gpu-torch", "sklearn"],
+)
+def test_every_template_renders_through_new_project(
+    tmp_path: Path, pattern: str, options: dict[str, object]
+) -> None:
+    result = new_project(_spec(pattern=pattern, **options), tmp_path / "svc")
+    assert not [f for f in result.files if "{{" in f or "{%" in f or f.endswith(".jinja")]
+    record = yaml.safe_load((tmp_path / "svc" / "mlship.yaml").read_text())
+    assert record["pattern"] == pattern
+    answers = yaml.safe_load((tmp_path / "svc" / ".copier-answers.yml").read_text())
+    assert answers["_src_path"] == f"mlship:templates/{pattern}"
+    assert (result.gpu, bool(result.cuda)) == (bool(options.get("gpu")), bool(options.get("gpu")))
