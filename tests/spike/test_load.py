@@ -55,7 +55,7 @@ def test_capacity_search_finds_the_knee_of_a_serial_service(
     # the reports carry the search: a table of steps and a chart of p99 by offered rate
     assert "Capacity: highest sustainable rate" in Path(result["artifacts"]["markdown"]).read_text()
     html = Path(result["artifacts"]["html"]).read_text()
-    assert 'id="capacity-steps"' in html and html.count('class="budget"') >= 4
+    assert 'id="capacity-steps"' in html and html.count('class="budget"') == 3  # p99 charts
     steps = [k for k in result["artifacts"] if k.startswith("raw-step-")]
     assert len(steps) == len(rates)
 
