@@ -163,6 +163,11 @@ def plan_project(spec: ProjectSpec, dest: Path) -> ProjectPlan:
     use_gpu = _gpu_wanted(spec)
     if spec.cuda_version is not None and not use_gpu:
         raise InputError("cuda: a CUDA version only applies with --gpu")
+    if use_gpu and model_format == "sklearn":
+        warnings.append(
+            "--gpu with a scikit-learn model: scikit-learn runs on the CPU, so the GPU image "
+            "brings no speed-up (convert the model to ONNX to use the GPU)"
+        )
     pins = load_pins()
     cuda: dict[str, Any] = {}
     if use_gpu:

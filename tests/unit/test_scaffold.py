@@ -223,11 +223,15 @@ def test_a_user_model_is_installed_with_its_manifest_instead_of_the_demo(tmp_pat
 
 
 def test_gpu_passes_the_cuda_entry_for_the_pinned_torch(tmp_path: Path) -> None:
+    from mlship.project_plan import plan_project
+
     result = new_project(_spec(gpu=True, python_version="3.12"), tmp_path / "svc")
     assert result.cuda["base_image"] == "python:3.12-slim"
     assert result.cuda["torch_index_url"].startswith("https://download.pytorch.org/whl/cu")
     record = yaml.safe_load((tmp_path / "svc" / "mlship.yaml").read_text())
     assert record["project"]["cuda_version"] == result.cuda["cuda_version"]
+    sklearn_on_gpu = plan_project(_spec(gpu=True, model_format="sklearn"), tmp_path / "x")
+    assert any("scikit-learn runs on the CPU" in w for w in sklearn_on_gpu.warnings)
     with pytest.raises(InputError, match="cuda: a CUDA version only applies with --gpu"):
         new_project(_spec(cuda_version="12.6"), tmp_path / "other")
 
