@@ -203,3 +203,28 @@ def test_workers_split_the_schedule(server: Callable[..., Server], tmp_path: Pat
     assert abs(result["stats"]["rps"] - 100) < 10
     raw = Path(result["artifacts"]["raw"]).read_text().splitlines()
     assert len(raw) == 301  # header + every request, from both worker processes
+
+
+def test_dropped_and_late_sends_are_counted(server: Callable[..., Server], tmp_path: Path) -> None:
+    """A 100 ms serial service at 40 req/s with at most 4 requests in flight: the schedule
+    cannot send most requests (dropped, counted as errors); a 1 µs late threshold marks
+    sends late, and the report says the schedule was not kept."""
+    svc = server("serial", "--service-ms", "100")
+    run = spike_cli(
+        svc.url,
+        "--payloads", str(write_payloads(tmp_path / "p.ndjson")),
+        "--rate", "40",
+        "--duration", "2s",
+        "--max-outstanding", "4",
+        "--late-threshold-ms", "0.001",
+        "--out", str(tmp_path / "s"),
+        "--json",
+    )  # fmt: skip
+    result = run.json()
+    schedule = result["stats"]["schedule"]
+    assert schedule["scheduled"] == 80 and schedule["max_outstanding"] == 4
+    assert schedule["dropped"] >= 40, schedule
+    assert result["stats"]["errors_by_kind"]["dropped (max outstanding)"] == schedule["dropped"]
+    assert schedule["late"] > 0.01 * schedule["scheduled"]
+    assert any("could not keep the schedule" in note for note in result["notes"])
+    assert run.code == 0  # no budget: figures without a verdict
