@@ -36,7 +36,13 @@ from .kafka_broker import (
     running_broker,
     unique,
 )
-from .packaging_helpers import grafana_exprs, promql_metric_names
+from .packaging_helpers import (
+    PROMETHEUS_SERIES,
+    grafana_exprs,
+    parse_dockerfile,
+    promql_metric_names,
+    series_names,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -45,28 +51,29 @@ WIDTH = 30  # the demo model's features
 START_TIMEOUT_S = 60.0
 READ_TIMEOUT_S = 90.0
 K8S_VERSION = "1.37.0"
-EXPORTED = {
-    "stream_events_consumed_total",
-    "stream_predictions_produced_total",
-    "stream_dead_letters_total",
-    "stream_produce_errors_total",
-    "stream_commits_total",
-    "stream_rebalances_total",
-    "stream_batch_size",
-    "stream_batch_duration_seconds",
-    "stream_end_to_end_latency_seconds",
-    "stream_consumer_lag",
-    "stream_in_flight_batches",
-    "stream_consumer_paused",
-    "stream_broker_connected",
-    "stream_assigned_partitions",
-    "model_predictions_total",
-    "model_inference_duration_seconds",
-    "model_batch_size",
-    "model_prediction_score",
-    "model_drift_psi",
-    "model_ready",
-    "model_info",
+# The metric families the consumer exports (the names alerts and the dashboard rely on).
+FAMILIES = {
+    "stream_events_consumed": "counter",
+    "stream_predictions_produced": "counter",
+    "stream_dead_letters": "counter",
+    "stream_produce_errors": "counter",
+    "stream_commits": "counter",
+    "stream_rebalances": "counter",
+    "stream_batch_size": "histogram",
+    "stream_batch_duration_seconds": "histogram",
+    "stream_end_to_end_latency_seconds": "histogram",
+    "stream_consumer_lag": "gauge",
+    "stream_in_flight_batches": "gauge",
+    "stream_consumer_paused": "gauge",
+    "stream_broker_connected": "gauge",
+    "stream_assigned_partitions": "gauge",
+    "model_predictions": "counter",
+    "model_inference_duration_seconds": "histogram",
+    "model_batch_size": "histogram",
+    "model_prediction_score": "histogram",
+    "model_drift_psi": "gauge",
+    "model_ready": "gauge",
+    "model_info": "gauge",
 }
 
 
@@ -74,12 +81,14 @@ EXPORTED = {
 
 
 @pytest.fixture(scope="module")
-def project(
-    tmp_path_factory: pytest.TempPathFactory, venv_for: Callable[[Path], Venv]
-) -> Project:
+def project(tmp_path_factory: pytest.TempPathFactory, venv_for: Callable[[Path], Venv]) -> Project:
     dest = tmp_path_factory.mktemp("streaming") / "demo-stream"
     return prepare_project(
-        dest, venv_for, pattern="streaming", project_name="demo-stream", package=PACKAGE,
+        dest,
+        venv_for,
+        pattern="streaming",
+        project_name="demo-stream",
+        package=PACKAGE,
         p99_ms=1000.0,
     )
 
@@ -139,7 +148,9 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str, running: Ru
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if running.process.poll() is not None:
-            pytest.fail(f"consumer exited {running.process.returncode}:\n{running.output()[-4000:]}")
+            pytest.fail(
+                f"consumer exited {running.process.returncode}:\n{running.output()[-4000:]}"
+            )
         if check():
             return
         time.sleep(0.1)
@@ -226,13 +237,16 @@ def test_every_event_gets_one_prediction_with_its_key(
 ) -> None:
     sent = events(3000)
     produce(broker.bootstrap, topics.input, sent)
-    with consumer(project, broker.bootstrap, topics, use_make=True) as running, TopicReader(
-        broker.bootstrap, topics.output
-    ) as reader:
+    with (
+        consumer(project, broker.bootstrap, topics, use_make=True) as running,
+        TopicReader(broker.bootstrap, topics.output) as reader,
+    ):
         records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=1.0)
         wait_for(
-            lambda: running.metrics().get('stream_predictions_produced_total{model_version="1.0.0"}')
-            == len(sent),
+            lambda: (
+                running.metrics().get('stream_predictions_produced_total{model_version="1.0.0"}')
+                == len(sent)
+            ),
             10,
             "produced counter",
             running,
@@ -269,8 +283,12 @@ def test_poison_events_go_to_the_dead_letter_topic_with_reasons(
         (b"a-bool", json.dumps([True] * WIDTH).encode()),
         (b"not-a-row", b'"hello"'),
     ]
-    produce(broker.bootstrap, topics.input, good[:25] + poison + good[25:],
-            headers=[("trace-id", b"abc123")])
+    produce(
+        broker.bootstrap,
+        topics.input,
+        good[:25] + poison + good[25:],
+        headers=[("trace-id", b"abc123")],
+    )
     with consumer(project, broker.bootstrap, topics) as running:
         with TopicReader(broker.bootstrap, topics.dlq) as reader:
             dead = reader.read_until(len(poison), READ_TIMEOUT_S, settle_s=0.5)
@@ -367,9 +385,7 @@ def test_consumer_started_before_the_broker_connects_and_catches_up(
             produce(broker.bootstrap, topics.input, sent)
             with TopicReader(broker.bootstrap, topics.output) as reader:
                 records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=0.5)
-            wait_for(
-                lambda: status(f"{running.health}/ready") == 200, 10, "ready", running
-            )
+            wait_for(lambda: status(f"{running.health}/ready") == 200, 10, "ready", running)
             log = running.output()
     assert keys_of(records) == Counter(key for key, _ in sent)
     assert "broker unavailable" in log
@@ -394,3 +410,131 @@ def test_bad_model_refuses_to_start(project: Project, tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "sha256 mismatch" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_metrics_endpoint_exports_exactly_the_documented_families(
+    project: Project, broker: TansuBroker, topics: Topics
+) -> None:
+    with consumer(project, broker.bootstrap, topics) as running:
+        names = {name.split("{")[0] for name in running.metrics()}
+    exported = {n for n in names if n.startswith(("stream_", "model_"))}
+    assert exported <= series_names(FAMILIES)
+    families = {f for f in FAMILIES if any(n.startswith(f) for n in exported)}
+    # the lag gauge appears once partitions are owned; drift once scores were seen
+    assert set(FAMILIES) - families <= {"stream_consumer_lag", "model_drift_psi"}
+
+
+# ---------------------------------------------------------------- packaging (static)
+
+
+def run_tool(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{command}: {result.stdout}{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module", params=[False, True], ids=["cpu", "gpu"])
+def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    dest = tmp_path_factory.mktemp("streaming-files") / "fraud-stream"
+    return render_project(
+        dest,
+        pattern="streaming",
+        project_name="fraud-stream",
+        package="fraud_stream",
+        gpu=request.param,
+        p99_ms=800.0,
+        max_error_rate=0.002,
+    )
+
+
+def is_gpu(rendered: Path) -> bool:
+    return bool(load_yaml(rendered / ".copier-answers.yml")["gpu"])
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_dockerfiles_pass_hadolint_and_run_the_consumer(rendered: Path) -> None:
+    files = sorted(p.name for p in rendered.glob("Dockerfile*"))
+    gpu = is_gpu(rendered)
+    assert files == (["Dockerfile", "Dockerfile.gpu"] if gpu else ["Dockerfile"])
+    for name in files:
+        run_tool(["hadolint", "--failure-threshold", "warning", name], rendered)
+        runtime = parse_dockerfile(rendered / name)[-1]
+        assert runtime.all("USER") == ["10001:10001"]
+        assert runtime.all("CMD") == ['["python", "-m", "fraud_stream.streaming"]']
+        assert runtime.env()["APP_HEALTH_HOST"] == "0.0.0.0"
+        assert "/health" in runtime.all("HEALTHCHECK")[0]
+
+
+def test_deployment_passes_strict_validation_and_respects_partitions(rendered: Path) -> None:
+    files = ["k8s/deployment.yaml", "k8s/pdb.yaml"]
+    result = run_tool(["kubernetes-validate", "--strict", "-k", K8S_VERSION, *files], rendered)
+    assert result.stdout.count("passed") == len(files), result.stdout
+    for name in files:  # the Python API raises on anything the CLI would only warn about
+        kubernetes_validate.validate(load_yaml(rendered / name), K8S_VERSION, strict=True)
+    deployment = load_yaml(rendered / "k8s/deployment.yaml")
+    partitions = 3  # make topics and docker-compose create 3 partitions
+    assert deployment["spec"]["replicas"] <= partitions
+    assert "replicas beyond it get no partition" in (rendered / "k8s/deployment.yaml").read_text()
+    keda = load_yaml(rendered / "k8s/keda-scaledobject.yaml")
+    assert keda["spec"]["maxReplicaCount"] <= partitions
+    assert keda["spec"]["scaleTargetRef"]["name"] == deployment["metadata"]["name"]
+    assert keda["spec"]["triggers"][0]["metadata"]["consumerGroup"] == "fraud-stream"
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready"
+    assert pod["terminationGracePeriodSeconds"] > 30, "longer than the drain timeout"
+    gpu = is_gpu(rendered)
+    assert ("nvidia.com/gpu" in container["resources"]["limits"]) is gpu
+    kustomization = load_yaml(rendered / "k8s/kustomization.yaml")
+    assert sorted(kustomization["resources"]) == ["deployment.yaml", "pdb.yaml"]
+
+
+def test_promtool_checks_and_unit_tests_the_alerts(rendered: Path) -> None:
+    observability = rendered / "observability"
+    run_tool(["promtool", "check", "config", "prometheus.yml"], observability)
+    out = run_tool(["promtool", "check", "rules", "alerts.yml"], observability).stdout
+    assert "SUCCESS: 10 rules found" in out
+    result = run_tool(["promtool", "test", "rules", "alerts.test.yml"], observability)
+    assert "SUCCESS" in result.stdout + result.stderr
+
+
+def test_alerts_and_dashboard_read_only_exported_metrics(rendered: Path) -> None:
+    groups = load_yaml(rendered / "observability/alerts.yml")["groups"]
+    rules = {rule["alert"]: rule for group in groups for rule in group["rules"]}
+    assert rules["DeadLetterRateOverBudget"]["expr"].rstrip().endswith("> 0.002")
+    assert rules["EndToEndLatencyP99OverBudget"]["expr"].rstrip().endswith("> 0.8")
+    allowed = series_names(FAMILIES) | PROMETHEUS_SERIES
+    for name, rule in rules.items():
+        assert promql_metric_names(rule["expr"]) <= allowed, name
+    dashboard = json.loads((rendered / "observability/grafana/dashboard.json").read_text())
+    used = set().union(*(promql_metric_names(e) for e in grafana_exprs(dashboard)))
+    assert used <= series_names(FAMILIES)
+    shown = {f for f in FAMILIES if any(u.startswith(f) for u in used)}
+    assert {
+        "stream_events_consumed",
+        "stream_predictions_produced",
+        "stream_dead_letters",
+        "stream_batch_size",
+        "stream_end_to_end_latency_seconds",
+        "stream_consumer_lag",
+    } <= shown
+
+
+def test_compose_has_a_broker_and_mounts_existing_files(rendered: Path) -> None:
+    run_tool(
+        ["check-jsonschema", "--builtin-schema", "vendor.compose-spec", "docker-compose.yml"],
+        rendered,
+    )
+    services = load_yaml(rendered / "docker-compose.yml")["services"]
+    assert {"kafka", "topics", "app", "prometheus", "grafana"} <= set(services)
+    assert services["app"]["environment"]["APP_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    for service in services.values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            assert (rendered / source).exists(), source
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), port
