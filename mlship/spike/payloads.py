@@ -65,18 +65,24 @@ def read_schema(manifest: Path) -> InputSchema:
 
 
 def from_schema(schema: InputSchema, rows: int = 1, seed: int = 0) -> list[str]:
-    """Valid, varied bodies ``{"instances": [[...], ...]}`` with values of mixed scale."""
+    """Valid, varied bodies ``{"instances": [...]}``: each feature keeps a scale of its own
+    (as real features do) and rows vary around it; when the features have names, one body
+    in four sends its rows as objects keyed by name (the service contract allows both)."""
     rng = random.Random(seed)
+    scales = [10 ** rng.uniform(-1, 3) for _ in range(schema.n_features)]
     bodies = []
-    for _ in range(GENERATED):
-        instances = []
+    for i in range(GENERATED):
+        instances: list[Any] = []
         for _ in range(rows):
-            scale = 10 ** rng.uniform(-1, 2)
             if schema.integer:
                 row: list[float | int] = [rng.randint(0, 10) for _ in range(schema.n_features)]
             else:
-                row = [round(abs(rng.gauss(1.0, 0.5)) * scale, 4) for _ in range(schema.n_features)]
-            instances.append(row)
+                row = [round(abs(rng.gauss(1.0, 0.3)) * s, 4) for s in scales]
+            names = schema.features
+            if names is not None and len(names) == len(row) and i % 4 == 3:
+                instances.append(dict(zip(names, row, strict=True)))
+            else:
+                instances.append(row)
         bodies.append(json.dumps({"instances": instances}))
     return bodies
 

@@ -14,8 +14,9 @@ Modes:
 - ``validate``: 200 for ``{"instances": [[N numbers]]}`` with N = ``--features``, else 422.
 
 ``GET /ready`` answers 200 (or 503 forever with ``--never-ready``); ``GET /stats`` reports
-the requests served and the time spent serving them; ``--die-after-s`` makes the
-process exit after that many seconds (later requests find the port closed).
+the requests served and the time spent serving them; ``--die-after-requests N`` makes
+the process exit right after its N-th prediction request (later requests find the port
+closed).
 """
 
 from __future__ import annotations
@@ -76,8 +77,6 @@ def build_app(args: argparse.Namespace) -> Any:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
-                    if args.die_after_s:
-                        asyncio.get_running_loop().call_later(args.die_after_s, os._exit, 0)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     await send({"type": "lifespan.shutdown.complete"})
@@ -114,6 +113,8 @@ def build_app(args: argparse.Namespace) -> Any:
         elif args.mode == "validate":
             status = 200 if valid(body) else 422
         state["served"] += 1
+        if args.die_after_requests and n >= args.die_after_requests:
+            asyncio.get_running_loop().call_later(0.01, os._exit, 0)
         await send_json(send, status, {"predictions": [{"label": 1}], "n": n})
 
     return app
@@ -131,7 +132,7 @@ def main() -> None:
     parser.add_argument("--hang-s", type=float, default=5.0)
     parser.add_argument("--features", type=int, default=4)
     parser.add_argument("--never-ready", action="store_true")
-    parser.add_argument("--die-after-s", type=float, default=0.0)
+    parser.add_argument("--die-after-requests", type=int, default=0)
     args = parser.parse_args()
     print(f"test server: mode {args.mode} on 127.0.0.1:{args.port}", flush=True)
     uvicorn.run(

@@ -128,6 +128,18 @@ def test_payloads_from_schema_are_varied_and_shaped(tmp_path: Path) -> None:
     assert not set(invalid) & set(bodies)
 
 
+def test_named_features_give_some_bodies_as_objects(tmp_path: Path) -> None:
+    manifest = tmp_path / "manifest.json"
+    spec = {"dtype": "float32", "shape": [None, 3], "features": ["a", "b", "c"]}
+    manifest.write_text(json.dumps({"input": spec}))
+    rows = [
+        json.loads(b)["instances"][0] for b in payloads.from_schema(payloads.read_schema(manifest))
+    ]
+    named = [r for r in rows if isinstance(r, dict)]
+    assert named and all(set(r) == {"a", "b", "c"} for r in named)
+    assert len(named) == len(rows) // 4
+
+
 def test_manifest_without_width_is_rejected(tmp_path: Path) -> None:
     manifest = tmp_path / "manifest.json"
     manifest.write_text(json.dumps({"input": {"dtype": "float32", "shape": [None, None]}}))
