@@ -6,11 +6,13 @@ into its limits, tamper with its model, stop it while requests are in flight.
 from __future__ import annotations
 
 import hashlib
+import http.server
 import json
 import shutil
 import signal
 import socket
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -218,6 +220,61 @@ def test_a_triton_client_calls_it_unchanged(running_service: str, online_project
     assert report["meta"]["inputs"][0]["shape"] == [-1, 30]
     assert report["out"]["True"] == report["out"]["False"] == report["out"]["default"]
     assert report["out"]["True"][1] == [0, 0]
+
+
+def test_several_workers_share_one_view_of_metrics(online_project: Project) -> None:
+    """APP_WORKERS=2 (the image's default): every worker ready, metrics summed across them."""
+    with serve(online_project, env={"APP_WORKERS": "2"}) as service:
+        body = predict_body(dataset_rows(1))
+        statuses = [
+            httpx.post(f"{service.url}/v1/predict", content=body, timeout=10).status_code
+            for _ in range(20)
+        ]
+        assert statuses == [200] * 20
+        text = httpx.get(f"{service.url}/metrics", timeout=10).text
+        assert metric_value(text, 'model_predictions_total{model_version="1.0.0"}') == 20
+        assert metric_value(text, "model_ready") == 1.0
+        assert service.output().count("sha256 verified") == 2
+
+
+def test_tracing_sends_spans_when_switched_on(online_project: Project) -> None:
+    """APP_TRACING=true with the otel extra: one server span per request, over OTLP/HTTP."""
+    online_project.run(
+        str(online_project.venv.python), "-m", "pip", "install", "-q", "-e", ".[otel]"
+    )
+    received: list[bytes] = []
+
+    class Collector(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["content-length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    collector = http.server.HTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=collector.serve_forever, daemon=True)
+    thread.start()
+    endpoint = f"http://127.0.0.1:{collector.server_port}/v1/traces"
+    try:
+        env = {"APP_TRACING": "true", "APP_OTLP_ENDPOINT": endpoint}
+        with serve(online_project, env=env) as service:
+            trace_id = "0af7651916cd43dd8448eb211c80319c"
+            response = httpx.post(
+                f"{service.url}/v1/predict",
+                content=predict_body(dataset_rows(1)),
+                headers={"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"},
+                timeout=10,
+            )
+            assert response.status_code == 200
+        # the batch processor flushes on shutdown
+        exported = b"".join(received)
+        assert b"POST /v1/predict" in exported
+        assert bytes.fromhex(trace_id) in exported  # the caller's trace continues
+    finally:
+        collector.shutdown()
+        collector.server_close()
 
 
 # ---------------------------------------------------------------- protection

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from ..inference.predictor import Predictor
+from ..logs import configure_logging
 from . import routes, v2
 from .asgi import ServiceApp
 from .metrics import Metrics
@@ -39,6 +41,8 @@ def create_app(settings: ServingSettings | None = None, predictor: Predictor | N
     around the FastAPI app, wrapped for tracing when ``tracing`` is on.
     """
     settings = settings or ServingSettings()
+    if not logging.getLogger().handlers:  # a worker process started by uvicorn's supervisor
+        configure_logging(settings.log_level, settings.log_json)
     metrics = Metrics(
         budget_s=settings.latency_budget_ms / 1000,
         max_batch=settings.max_batch_size,
@@ -50,12 +54,13 @@ def create_app(settings: ServingSettings | None = None, predictor: Predictor | N
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loading = None if state.ready else asyncio.create_task(state.load())
+        # uvicorn accepts connections only after start-up, so each worker process waits for
+        # its model here; a failed load is kept in the state (/health and /ready say 503).
+        if not state.ready:
+            await state.load()
         try:
             yield
         finally:
-            if loading is not None and not loading.done():
-                loading.cancel()
             await asyncio.to_thread(state.close)
 
     app = FastAPI(
@@ -66,4 +71,4 @@ def create_app(settings: ServingSettings | None = None, predictor: Predictor | N
     app.include_router(routes.build_router(state))
     app.include_router(v2.build_router(state))
     name = predictor.info.name if predictor else "model-service"
-    return tracing_middleware(ServiceApp(app, state), settings, name)
+    return tracing_middleware(ServiceApp(app, state), settings, name, state.on_close)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from ..inference.errors import InferenceError
 from ..inference.predictor import Predictor, load_predictor
@@ -21,6 +23,7 @@ class ServiceState:
         self.engine: InferenceEngine | None = None
         self.failure: str | None = None
         self.inference_in_flight = 0  # requests on the inference routes, for shedding
+        self.on_close: list[Callable[[], Any]] = []  # run at shutdown, after draining
 
     @property
     def ready(self) -> bool:
@@ -34,7 +37,7 @@ class ServiceState:
         self.metrics.model_loaded(predictor.info)
 
     async def load(self) -> None:
-        """Load in a thread so liveness answers while a large model loads."""
+        """Load, verify and warm up in a thread, keeping the event loop free."""
         try:
             predictor = await asyncio.to_thread(load_predictor, self.settings)
         except InferenceError as error:
@@ -51,3 +54,5 @@ class ServiceState:
         self.metrics.ready.set(0)
         if self.engine is not None:
             self.engine.close()
+        for callback in self.on_close:
+            callback()

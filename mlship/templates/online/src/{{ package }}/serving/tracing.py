@@ -6,6 +6,7 @@ OpenTelemetry packages are imported only then.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..inference.errors import ModelLoadError
@@ -13,8 +14,14 @@ from .asgi import route_of
 from .settings import ServingSettings
 
 
-def tracing_middleware(app: Any, settings: ServingSettings, service_name: str) -> Any:
-    """Wrap ``app`` in a tracing middleware, or return it unchanged when tracing is off."""
+def tracing_middleware(
+    app: Any, settings: ServingSettings, service_name: str, on_close: list[Callable[[], Any]]
+) -> Any:
+    """Wrap ``app`` in a tracing middleware, or return it unchanged when tracing is off.
+
+    The exporter is flushed through ``on_close`` at shutdown: uvicorn ends the process by
+    re-raising SIGTERM, which skips ``atexit`` handlers.
+    """
     if not settings.tracing:
         return app
     try:
@@ -36,6 +43,7 @@ def tracing_middleware(app: Any, settings: ServingSettings, service_name: str) -
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    on_close.append(provider.shutdown)
     tracer = trace.get_tracer(__name__)
 
     async def traced(scope: dict[str, Any], receive: Any, send: Any) -> None:
