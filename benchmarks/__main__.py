@@ -15,8 +15,11 @@ from pathlib import Path
 
 BENCHMARKS = {
     "startup": "benchmarks.startup",
+    "new": "benchmarks.new_project",
     "online": "benchmarks.online_service",
     "spike": "benchmarks.spike_throughput",
+    "batch": "benchmarks.batch_job",
+    "streaming": "benchmarks.streaming_consumer",
 }
 
 

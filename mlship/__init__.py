@@ -15,6 +15,7 @@ __all__ = [
     "__version__",
     "load_answers",
     "load_patterns",
+    "new_project",
     "recommend",
 ]
 
@@ -22,11 +23,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlship.answers_io import load_answers
     from mlship.knowledge import load_patterns
     from mlship.recommend import recommend
+    from mlship.scaffold import new_project
 
 _LAZY = {
     "load_answers": "mlship.answers_io",
     "load_patterns": "mlship.knowledge",
     "recommend": "mlship.recommend",
+    "new_project": "mlship.scaffold",
 }
 
 
