@@ -118,15 +118,73 @@ def test_cuda_is_refused_without_a_gpu(models_dir: Path, manifest_doc: dict[str,
         inference.load_predictor(settings.AppSettings(models_dir=models_dir, device="cuda"))
 
 
-def test_pickle_needs_an_explicit_opt_in(copied_models: Path, manifest_doc: dict[str, Any]) -> None:
+def _use_model_file(models: Path, manifest_doc: dict[str, Any], path: Path) -> None:
+    document = dict(manifest_doc, file=path.name, sha256=manifest.sha256_of(path))
+    (models / "manifest.json").write_text(json.dumps(document))
+
+
+def test_pickle_needs_an_explicit_opt_in(
+    copied_models: Path, manifest_doc: dict[str, Any], predictor: Any, caplog: Any
+) -> None:
     if manifest_doc["framework"] != "sklearn":
         pytest.skip("joblib applies to scikit-learn models")
+    import joblib
+
     pickled = copied_models / "model.joblib"
-    pickled.write_bytes(b"not loaded")
-    document = dict(manifest_doc, file=pickled.name, sha256=manifest.sha256_of(pickled))
-    (copied_models / "manifest.json").write_text(json.dumps(document))
+    joblib.dump(predictor.runtime._model, pickled)
+    _use_model_file(copied_models, manifest_doc, pickled)
     with pytest.raises(inference.ModelLoadError, match="APP_ALLOW_UNSAFE_JOBLIB"):
         inference.load_predictor(settings.AppSettings(models_dir=copied_models))
+    allowed = settings.AppSettings(models_dir=copied_models, allow_unsafe_joblib=True)
+    with caplog.at_level("WARNING"):
+        loaded = inference.load_predictor(allowed)
+    assert "executes code" in caplog.text
+    rows = np.zeros((2, predictor.schema.n_features), dtype=np.float32)
+    np.testing.assert_allclose(loaded.run(rows), predictor.run(rows))
+
+
+def test_skops_refuses_types_outside_sklearn_and_numpy(
+    copied_models: Path, manifest_doc: dict[str, Any]
+) -> None:
+    if manifest_doc["framework"] != "sklearn":
+        pytest.skip("skops applies to scikit-learn models")
+    import operator
+
+    import skops.io
+    from sklearn.preprocessing import FunctionTransformer
+
+    unsafe = copied_models / "unsafe.skops"
+    skops.io.dump(FunctionTransformer(operator.neg), unsafe)
+    _use_model_file(copied_models, manifest_doc, unsafe)
+    with pytest.raises(inference.ModelLoadError, match="outside scikit-learn and numpy"):
+        inference.load_predictor(settings.AppSettings(models_dir=copied_models))
+
+
+def test_torch_state_dict_with_a_factory(
+    copied_models: Path, manifest_doc: dict[str, Any], tmp_path: Path, monkeypatch: Any
+) -> None:
+    torch = pytest.importorskip("torch")
+    factory = tmp_path / "state_dict_factory.py"
+    width = manifest_doc["input"]["shape"][1]
+    factory.write_text(
+        "import torch\n\n\n"
+        "def build():\n"
+        f"    return torch.nn.Sequential(torch.nn.Linear({width}, 2), torch.nn.Softmax(dim=1))\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = __import__("state_dict_factory").build()
+    weights = copied_models / "weights.pth"
+    torch.save(module.state_dict(), weights)
+    _use_model_file(copied_models, dict(manifest_doc, framework="torch"), weights)
+    loaded = inference.load_predictor(
+        settings.AppSettings(
+            models_dir=copied_models, torch_model_factory="state_dict_factory:build"
+        )
+    )
+    rows = np.ones((3, width), dtype=np.float32)
+    with torch.inference_mode():
+        expected = module(torch.from_numpy(rows)).numpy()
+    np.testing.assert_allclose(loaded.run(rows), expected, rtol=1e-6)
 
 
 def test_drift_is_small_on_the_baseline_and_large_when_shifted() -> None:

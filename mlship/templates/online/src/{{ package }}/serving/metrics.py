@@ -112,6 +112,6 @@ class Metrics:
             from prometheus_client import multiprocess as mp
 
             registry = CollectorRegistry()
-            mp.MultiProcessCollector(registry)
+            mp.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)

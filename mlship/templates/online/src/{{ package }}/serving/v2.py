@@ -130,7 +130,7 @@ def input_array(request: dict[str, Any], binary: bytes, predictor: Predictor) ->
         raise V2Error(str(error)) from None
 
 
-def encode_response(request: dict[str, Any], predictor: Predictor, scores: np.ndarray) -> Response:
+def encode_response(request: dict[str, Any], predictor: Predictor, scores: np.ndarray) -> Reply:
     tensors = output_tensors(predictor, scores)
     wanted = request.get("outputs")
     params = request.get("parameters") or {}

@@ -71,7 +71,7 @@ class Predictor:
             return scores[:, 1]
         if scores.shape[1] == 1:
             return scores[:, 0]
-        return scores.max(axis=1)
+        return np.asarray(scores.max(axis=1))
 
     def postprocess(self, scores: np.ndarray) -> list[dict[str, Any]]:
         """JSON-ready predictions: label and class scores, or a value for regression."""

@@ -58,19 +58,16 @@ class InputSchema:
             raise InputSchemaError(self._diagnose(rows, loc))
         return array
 
-    def from_array(self, array: Any, loc: str = "inputs") -> np.ndarray:
+    def from_array(self, tensor: Any, loc: str = "inputs") -> np.ndarray:
         """Validate an already numeric tensor (binary protocols): shape and finiteness."""
         with np.errstate(over="ignore"):
-            array = np.asarray(array, dtype=np.float32)
+            array: np.ndarray = np.asarray(tensor, dtype=np.float32)
         if array.ndim == 1 and array.size == self.n_features:
             array = array.reshape(1, -1)
         if array.ndim != 2 or array.shape[1] != self.n_features or array.shape[0] == 0:
+            expected = f"[-1, {self.n_features}]"
             raise InputSchemaError(
-                [
-                    Problem(
-                        (loc,), f"shape {list(array.shape)} does not match [-1, {self.n_features}]"
-                    )
-                ]
+                [Problem((loc,), f"shape {list(array.shape)} does not match {expected}")]
             )
         if not np.isfinite(array).all():
             row, col = (int(i) for i in np.argwhere(~np.isfinite(array))[0])
