@@ -11,9 +11,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -356,7 +358,9 @@ def test_ray_engine_writes_what_the_local_engine_writes(
     common = ["--input", str(source), "--part-mb", "1", "--block-mb", "0.25"]
     home = tmp_path / "home"
     home.mkdir()
-    result = ray_project.run(
+    # Ray's socket paths must stay under 108 bytes: a short folder of our own, removed below
+    ray_tmp = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
+    command = [
         str(venv.python),
         "-m",
         f"{PACKAGE}.batch",
@@ -368,11 +372,26 @@ def test_ray_engine_writes_what_the_local_engine_writes(
         "ray",
         "--workers",
         "1",
-        timeout=RAY_TIMEOUT_S,
-        HOME=str(home),
-        APP_RAY_TEMP_DIR=str(tmp_path / "ray-tmp"),
-        RAY_USAGE_STATS_ENABLED="0",
+    ]
+    env = venv.env(HOME=str(home), APP_RAY_TEMP_DIR=str(ray_tmp), RAY_USAGE_STATS_ENABLED="0")
+    process = subprocess.Popen(
+        command,
+        cwd=batch_project.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = process.communicate(timeout=RAY_TIMEOUT_S)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # Ray's own processes, if any are left
+        process.wait()
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert process.returncode == 0, stderr[-4000:]
+    result = subprocess.CompletedProcess(command, 0, stdout, stderr)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["counts"]["rejected"] == len(made["bad_ids"])
     job(ray_project, "run", *common, "--output", str(tmp_path / "local"))

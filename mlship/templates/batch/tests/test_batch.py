@@ -196,3 +196,22 @@ def test_missing_feature_columns_are_named(tmp_path: Path) -> None:
     source.write_text("id,a\n1,2\n")
     with pytest.raises(job.JobConfigError, match="lacks column"):
         run(source, tmp_path / "out")
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(tmp_path: Path) -> None:
+    make_input(tmp_path, "parquet", rows=400, bad=0)
+    first = run(tmp_path, tmp_path / "out")
+    second = run(tmp_path, tmp_path / "out")
+    assert first["counts"]["input"] == second["counts"]["input"] == 400
+    assert second["parts"]["skipped"] == second["parts"]["total"]
+
+
+def test_csv_ids_with_leading_zeros_stay_text(tmp_path: Path) -> None:
+    manifest = manifest_module.load_manifest(MODELS)
+    features = job.feature_names(manifest)
+    source = tmp_path / "codes.csv"
+    header = ",".join(["id", *(f'"{f}"' if "," in f else f for f in features)])
+    rows = [",".join([code, *["0.5"] * len(features)]) for code in ("007", "010", "123")]
+    source.write_text("\n".join([header, *rows]) + "\n")
+    run(source, tmp_path / "out")
+    assert output_ids(tmp_path / "out") == ["007", "010", "123"]

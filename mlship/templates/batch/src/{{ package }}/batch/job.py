@@ -61,6 +61,7 @@ def run_job(settings: BatchSettings) -> dict[str, Any]:
         settings.part_bytes(),
         settings.parquet_part_rows,
         params,
+        skip=str(settings.output.resolve()),
     )
     layout = Layout(settings.output)
     done = completed(layout, plan, settings.overwrite)

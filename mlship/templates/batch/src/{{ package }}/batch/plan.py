@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -80,11 +81,12 @@ def filesystem(source: str) -> tuple[pafs.FileSystem, str]:
             return pafs.FileSystem.from_uri(source)
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
             raise JobConfigError(f"input: cannot open {source!r}: {error}") from error
-    return pafs.LocalFileSystem(), str(pafs.LocalFileSystem().normalize_path(source))
+    return pafs.LocalFileSystem(), str(Path(source).resolve())
 
 
-def discover(source: str, input_format: str) -> list[tuple[str, str]]:
-    """(path, format) of every input file under ``source``, sorted for a stable plan."""
+def discover(source: str, input_format: str, skip: str | None = None) -> list[tuple[str, str]]:
+    """(path, format) of every input file under ``source``, sorted for a stable plan;
+    files under ``skip`` (the job's own output folder) are left out."""
     fs, path = filesystem(source)
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.NotFound:
@@ -94,7 +96,9 @@ def discover(source: str, input_format: str) -> list[tuple[str, str]]:
         found = [
             i.path
             for i in fs.get_file_info(selector)
-            if i.type == pafs.FileType.File and not i.base_name.startswith((".", "_"))
+            if i.type == pafs.FileType.File
+            and not i.base_name.startswith((".", "_"))
+            and not (skip and "://" not in source and i.path.startswith(skip + "/"))
         ]
     else:
         found = [path]
@@ -263,7 +267,9 @@ def _is_int(value: Any) -> bool:
         return True
     if isinstance(value, str):
         text = value.strip()
-        return text.lstrip("+-").isdigit() and len(text) < 19
+        digits = text.lstrip("+-")
+        # "007" is a code, not a number: reading it as 7 would break joins on the id
+        return digits.isdigit() and len(digits) < 19 and not (len(digits) > 1 and digits[0] == "0")
     return False
 
 
@@ -291,12 +297,13 @@ def build_plan(
     part_bytes: int,
     part_rows: int,
     common: dict[str, Any],
+    skip: str | None = None,
 ) -> Plan:
     """Discover, checksum and cut every input file; check the columns the model needs."""
     inputs: list[InputFile] = []
     parts: list[Part] = []
     id_type: str | None = None
-    for index, (path, fmt) in enumerate(discover(source, input_format)):
+    for index, (path, fmt) in enumerate(discover(source, input_format, skip)):
         if fmt == "parquet":
             info, found, columns = plan_parquet_file(index, path, part_rows)
         else:
