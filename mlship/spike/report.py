@@ -198,7 +198,7 @@ def html(result: SpikeResult) -> str:
         ("load", result.profile.description),
         ("payloads", result.profile.payloads),
         ("requests", str(s.requests)),
-        ("throughput", f"{s.rps:.1f} req/s ({s.ok_rps:.1f} ok/s, {s.sustained_rps:g} sustained)"),
+        ("throughput", f"{s.rps:.1f} req/s ({s.ok_rps:.1f} ok/s, {s.sustained_rps:.1f} sustained)"),
         *((f"{name} latency", f"{_ms(getattr(lat, key))} ms") for name, key in LATENCY_ROWS),
         ("error rate", f"{s.error_rate:.2%}"),
     ]
