@@ -253,3 +253,21 @@ def test_micro_batching_shares_model_calls(models_dir: Path, predictor: Any) -> 
     )
     assert calls < 40  # queued requests were served together
     engine.close()
+
+
+def test_a_failing_model_call_is_a_500_with_a_message(
+    models_dir: Path, predictor: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = app_module.create_app(make_settings(models_dir), predictor=predictor)
+
+    def broken(rows: np.ndarray) -> np.ndarray:
+        raise RuntimeError("device lost")
+
+    monkeypatch.setattr(app.state.engine, "_run", broken)
+    monkeypatch.setattr(app.state.engine, "_batcher", None)
+    with TestClient(app) as failing:
+        width = predictor.schema.n_features
+        response = failing.post("/v1/predict", json={"instances": [[0.0] * width]})
+        assert response.status_code == 500
+        assert "inference failed" in response.json()["error"]
+        assert failing.get("/health").status_code == 200  # the process itself is fine

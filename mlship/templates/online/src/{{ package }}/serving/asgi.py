@@ -170,6 +170,11 @@ class ServiceApp:
         except TimeoutError:
             self.m_rejected.labels("timeout").inc()
             return error_reply(f"no answer within {self.timeout_s:g} s", 504)
+        except ClientGone:
+            raise
+        except Exception:  # a failing model call must not take the connection down silently
+            log.exception("inference failed")
+            return error_reply("inference failed; see the service log", 500)
         finally:
             state.inference_in_flight -= 1
 
