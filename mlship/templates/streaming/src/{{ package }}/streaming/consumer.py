@@ -57,6 +57,7 @@ class StreamConsumer:
         self.state = state
         self.version = predictor.info.version
         self.encoder = RecordEncoder(predictor.info.name, self.version)
+        metrics.consumed.labels(settings.input_topic)  # exported at 0 before the first event
         self.inflight = InFlight()
         self.held: list[Message] = []
         self.paused = False

@@ -174,4 +174,5 @@ class StreamMetrics:
         self.info.labels(info.name, info.version, info.framework, info.sha256, info.device).set(1)
         self.predictions.labels(info.version)
         self.produced.labels(info.version)
+        self.inference.labels(info.version)
         self.ready.set(1)

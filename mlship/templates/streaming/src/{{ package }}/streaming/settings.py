@@ -52,7 +52,7 @@ class StreamingSettings(AppSettings):
     heartbeat_interval_ms: int = Field(3_000, ge=100)
     max_poll_interval_ms: int = Field(300_000, ge=1000)
     fetch_wait_max_ms: int = Field(
-        100, ge=1, description="longest a fetch waits on the broker for new events"
+        50, ge=1, description="longest a fetch waits on the broker for new events"
     )
     reconnect_backoff_ms: int = Field(250, ge=1, description="first retry after a broker loss")
     reconnect_backoff_max_ms: int = Field(10_000, ge=1, description="retries back off to this")
