@@ -11,6 +11,8 @@ import json
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import textwrap
 import threading
 import time
@@ -275,6 +277,43 @@ def test_tracing_sends_spans_when_switched_on(online_project: Project) -> None:
     finally:
         collector.shutdown()
         collector.server_close()
+
+
+def test_a_user_model_from_mlship_new(
+    online_project: Project, tmp_path: Path, venv_for: Callable[[Path], Venv]
+) -> None:
+    """``mlship new --model``: no feature names, source user; tests pass, service answers."""
+    model = online_project.path / "models" / manifest_of(online_project)["file"]
+    dest = tmp_path / "user-svc"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlship",
+            "new",
+            "online",
+            str(dest),
+            "--model",
+            str(model),
+            "--no-git",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    project = Project(dest, "user_svc", venv_for(dest))
+    assert "user model" in project.run("make", "model").stdout
+    assert " passed" in project.run("make", "test").stdout
+    with serve(project) as service:
+        response = httpx.post(
+            f"{service.url}/v1/predict", json={"instances": dataset_rows(1)}, timeout=10
+        )
+        assert response.status_code == 200, response.text
+        keyed = httpx.post(
+            f"{service.url}/v1/predict", json={"instances": [{"mean radius": 1.0}]}, timeout=10
+        )
+        assert keyed.status_code == 422
+        assert "no feature names" in keyed.json()["error"]
 
 
 # ---------------------------------------------------------------- protection
