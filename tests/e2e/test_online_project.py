@@ -16,6 +16,7 @@ import sys
 import textwrap
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,6 +30,7 @@ from tests.e2e.conftest import (
     Venv,
     free_port,
     prepare_project,
+    render_project,
     serve,
     start_process,
     stop_group,
@@ -91,6 +93,28 @@ class PartialRequest:
 
 def predict_body(rows: list[list[float]]) -> bytes:
     return json.dumps({"instances": rows}).encode()
+
+
+# ---------------------------------------------------------------- every combination renders
+
+
+@pytest.mark.parametrize("model_format", ["onnx", "sklearn", "torch"])
+@pytest.mark.parametrize("gpu", [False, True])
+def test_every_combination_renders_lint_clean(tmp_path: Path, model_format: str, gpu: bool) -> None:
+    project = render_project(tmp_path / "p", model_format=model_format, gpu=gpu)
+    for args in (["check", "."], ["format", "--check", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *args], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+    meta = tomllib.loads((project / "pyproject.toml").read_text())["project"]
+    pins = template_data()["pins"]
+    runtime = {"onnx": "onnxruntime", "sklearn": "skops", "torch": "torch"}[model_format]
+    declared = meta["dependencies"] + [r for v in meta["optional-dependencies"].values() for r in v]
+    assert f"{runtime}=={pins[runtime]}" in declared
+    assert all("==" in r or r.startswith(meta["name"]) for r in declared)
+    settings = (project / "settings.yaml").read_text()
+    assert f"device: {'auto' if gpu else 'cpu'}" in settings
 
 
 # ---------------------------------------------------------------- the default project

@@ -58,6 +58,8 @@ def test_probes(client: TestClient) -> None:
     assert client.get("/ready").json()["status"] == "ready"
     assert client.get("/v2/health/live").status_code == 200
     assert client.get("/v2/health/ready").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/predict", "/v2/models/{name}/infer", "/ready"} <= set(paths)
 
 
 def test_schema_errors_are_422_naming_the_field(client: TestClient, predictor: Any) -> None:

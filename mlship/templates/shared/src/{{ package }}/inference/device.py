@@ -46,29 +46,42 @@ def resolve(requested: str, gpu_usable: bool, why_not: str) -> str:
     return "cpu"
 
 
+def _nvidia_smi(*query: str) -> str | None:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return None
+    try:
+        result = subprocess.run(
+            [smi, *query], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout
+
+
 def driver_version() -> str | None:
     """The NVIDIA driver version, from the kernel module or nvidia-smi; None without one."""
-    proc_file = "/proc/driver/nvidia/version"
     try:
-        with open(proc_file, encoding="utf-8") as handle:
+        with open("/proc/driver/nvidia/version", encoding="utf-8") as handle:
             for word in handle.readline().split():
                 if word[:1].isdigit() and "." in word:
                     return word
     except OSError:
         pass
-    smi = shutil.which("nvidia-smi")
-    if smi:
-        try:
-            result = subprocess.run(
-                [smi, "--query-gpu=driver_version", "--format=csv,noheader"],
-                capture_output=True,
-                text=True,
-                timeout=10,
-                check=True,
-            )
-            return result.stdout.strip().splitlines()[0] or None
-        except (OSError, subprocess.SubprocessError, IndexError):
-            return None
+    out = _nvidia_smi("--query-gpu=driver_version", "--format=csv,noheader")
+    return out.strip().splitlines()[0] if out and out.strip() else None
+
+
+def gpu_name() -> str | None:
+    out = _nvidia_smi("--query-gpu=name", "--format=csv,noheader")
+    return out.strip().splitlines()[0] if out and out.strip() else None
+
+
+def driver_cuda_version() -> str | None:
+    """The highest CUDA version the driver supports (nvidia-smi's header)."""
+    out = _nvidia_smi()
+    if out and "CUDA Version:" in out:
+        return out.split("CUDA Version:", 1)[1].split()[0]
     return None
 
 

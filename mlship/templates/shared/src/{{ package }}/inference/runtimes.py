@@ -62,9 +62,12 @@ class OnnxRuntime:
         device = devices.resolve(settings.device, use_gpu, why)
         if session is None or device == "cpu":
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        on_gpu = device == "cuda"
         self.info = devices.DeviceInfo(
             device=device,
-            driver_version=devices.driver_version() if device == "cuda" else None,
+            gpu_name=devices.gpu_name() if on_gpu else None,
+            cuda_version=devices.driver_cuda_version() if on_gpu else None,
+            driver_version=devices.driver_version() if on_gpu else None,
         )
         inputs = session.get_inputs()
         if len(inputs) != 1:
