@@ -163,7 +163,8 @@ def load(
     else:
         raise InputError(
             "no request bodies: no --payloads file and no models/manifest.json to build them from",
-            hint="run spike in a generated project, or give --payloads FILE.ndjson",
+            hint="in a generated project run `make model` first (it writes models/manifest.json), "
+            "or give --payloads FILE.ndjson",
         )
     invalid = invalid_variants(valid) if invalid_share > 0 else []
     return Payloads(valid=valid, invalid=invalid, source=source)

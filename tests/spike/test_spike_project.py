@@ -80,3 +80,29 @@ def test_spike_runs_a_generated_online_service(
     port = int(result["target"]["url"].rsplit(":", 1)[1])
     assert not _listening(port), "spike stopped the service it started"
     assert os.path.isfile(result["artifacts"]["html"])
+
+
+def test_spike_judges_a_new_project_by_its_decision_record(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """``mlship new`` writes the budget into mlship.yaml; a bare ``mlship spike`` uses it:
+    the open model at the target rate, judged on p99, error rate and throughput."""
+    get_venv = request.getfixturevalue("venv_for")
+    dest = tmp_path / "fraud-scorer"
+    subprocess.run(
+        [sys.executable, "-m", "mlship", "new", "online", str(dest), "--p99-ms", "500",
+         "--target-rps", "20"],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    project = Project(dest, "fraud_scorer", get_venv(dest))
+    project.run("make", "model", timeout=900)
+    run = _spike(project, "--duration", "4s", "--ready-timeout", "120s", "--json")
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    result = json.loads(run.stdout)
+    assert result["budget"]["source"] == {
+        "p99_ms": "mlship.yaml", "max_error_rate": "mlship.yaml", "min_rps": "mlship.yaml",
+    }  # fmt: skip
+    assert (result["profile"]["kind"], result["profile"]["rate"]) == ("open", 20.0)
+    assert [c["name"] for c in result["criteria"]] == ["p99_ms", "max_error_rate", "min_rps"]
+    assert result["verdict"] == "PASS", result["criteria"]
+    assert Path(result["artifacts"]["dir"]).parent == dest / "spikes"
