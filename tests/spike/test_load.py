@@ -7,6 +7,7 @@ what the service really does.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -226,3 +227,26 @@ def test_dropped_and_late_sends_are_counted(server: Callable[..., Server], tmp_p
     assert schedule["late"] > 0.01 * schedule["scheduled"]
     assert any("could not keep the schedule" in note for note in result["notes"])
     assert run.code == 0  # no budget: figures without a verdict
+
+
+def test_poisson_arrivals(server: Callable[..., Server], tmp_path: Path) -> None:
+    """Poisson arrivals: random gaps, the same mean rate (150 expected, sd about 12)."""
+    svc = server("fast")
+    run = spike_cli(
+        svc.url,
+        "--payloads", str(write_payloads(tmp_path / "p.ndjson")),
+        "--rate", "50",
+        "--arrivals", "poisson",
+        "--duration", "3s",
+        "--out", str(tmp_path / "s"),
+        "--json",
+    )  # fmt: skip
+    assert run.code == 0, run.stderr
+    result = run.json()
+    assert result["profile"]["arrivals"] == "poisson"
+    assert 100 <= result["stats"]["schedule"]["scheduled"] <= 200
+    raw = Path(result["artifacts"]["raw"]).read_text().splitlines()[1:]
+    due = [float(line.split(",")[0]) for line in raw]
+    gaps = sorted(b - a for a, b in itertools.pairwise(due))
+    # exponential gaps: the longest is several times the mean, unlike a uniform schedule
+    assert gaps[-1] > 3 * (sum(gaps) / len(gaps))
