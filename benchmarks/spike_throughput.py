@@ -8,7 +8,9 @@ endpoint (one uvicorn process that answers at once):
 - plain locust (a minimal ``FastHttpUser`` file), the tool spike is built on, without
   spike's per-request records.
 
-Then spike itself, closed model with one and with two worker processes (``--workers 2``).
+Then spike itself, closed model with one and with two worker processes (``--workers 2``),
+and its open model asked for 80 % of that closed-model rate: how much of the schedule it
+keeps (sustained rate against the offered one, share of late sends).
 
 Finally, when a generated online project can be built (``mlship new online``, a venv
 with ``make install`` and ``make model``, cached under ``.bench/spike-project``), spike's
@@ -185,15 +187,32 @@ def _throughput(tmp: Path) -> dict[str, Any]:
         plain = _plain_locust(url, tmp)
         one = _spike(url, *common)["stats"]["rps"]
         two = _spike(url, *common, "--workers", "2")["stats"]["rps"]
+        offered = round(0.8 * one)
+        opened = _spike(
+            url,
+            "--payloads",
+            str(payloads),
+            "--rate",
+            str(offered),
+            "--duration",
+            f"{SECONDS}s",
+            "--out",
+            str(tmp / "spikes"),
+        )["stats"]
     figures = {
         "wrk_rps": wrk,
         "plain_locust_rps": plain,
         "spike_rps": one,
         "spike_2_workers_rps": two,
     }
+    schedule = opened["schedule"]
+    figures["open_offered_rps"] = offered
+    figures["open_sustained_rps"] = opened["sustained_rps"]
+    figures["open_late_share"] = round(schedule["late"] / schedule["scheduled"], 4)
     ratios = {
         "spike_vs_plain_locust": round(one / plain, 3),
         "spike_2_workers_vs_1": round(two / one, 3),
+        "open_sustained_vs_offered": round(opened["sustained_rps"] / offered, 3),
     }
     if wrk:
         ratios["spike_vs_wrk"] = round(one / wrk, 3)
