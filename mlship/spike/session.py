@@ -9,15 +9,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError
+from mlship.spike import artifacts, profiles, stats, target, verdict
 from mlship.spike import capacity as capacity_search
 from mlship.spike import payloads as payload_source
-from mlship.spike import profiles, report, stats, target, verdict
-from mlship.spike.records import Record, merge_into
+from mlship.spike.records import Record
 from mlship.spike.result import BudgetUsed, Capacity, Profile, SpikeResult, Stats, Target
 from mlship.spike.runner import LoadRun, run_load
 
@@ -66,7 +65,7 @@ class Plan:
     payloads: payload_source.Payloads
     budget: BudgetUsed
     ready_timeout_s: float
-    run_dir: Path
+    runs_dir: Path
 
 
 def plan(options: SpikeOptions) -> Plan:
@@ -112,18 +111,6 @@ def plan(options: SpikeOptions) -> Plan:
     ready = profiles.parse_duration(options.ready_timeout or "60s", "--ready-timeout")
     base = options.out or (where.project or Path.cwd()) / "spikes"
     return Plan(where, profile, client, bodies, budget, ready, base)
-
-
-def _new_run_dir(base: Path) -> tuple[Path, str]:
-    now = datetime.now(UTC)
-    stamp = now.strftime("%Y%m%dT%H%M%SZ")
-    folder = base / stamp
-    n = 1
-    while folder.exists():
-        n += 1
-        folder = base / f"{stamp}-{n}"
-    folder.mkdir(parents=True)
-    return folder, now.isoformat(timespec="seconds")
 
 
 def _summarize(records: list[Record], run: LoadRun, invalid_share: float) -> Stats:
@@ -219,7 +206,7 @@ def run_spike(options: SpikeOptions, progress: Progress | None = None) -> SpikeR
     p = plan(options)
     if not p.target.start:
         target.wait_until_reachable(p.target.base_url, p.ready_timeout_s)
-    run_dir, started = _new_run_dir(p.run_dir)
+    run_dir, started = artifacts.new_run_dir(p.runs_dir)
     share = options.invalid_share
     # the generator's working files stay in the run folder when something fails
     work = run_dir / "work"
@@ -234,7 +221,7 @@ def run_spike(options: SpikeOptions, progress: Progress | None = None) -> SpikeR
     else:
         base_url = p.target.base_url
         figures, found, folders = _load(p, base_url, share, work, progress)
-    artifacts = _save_raw(folders, run_dir)
+    saved = artifacts.save_raw(folders, run_dir)
     shutil.rmtree(work, ignore_errors=True)
     verdict_value, criteria = verdict.judge(figures, p.budget, found)
     result = SpikeResult(
@@ -252,23 +239,9 @@ def run_spike(options: SpikeOptions, progress: Progress | None = None) -> SpikeR
         verdict=verdict_value,
         criteria=criteria,
         notes=_notes(p, figures, found),
-        artifacts=artifacts,
+        artifacts=saved,
     )
-    return save(result, run_dir)
-
-
-def _save_raw(folders: list[Path], run_dir: Path) -> dict[str, str]:
-    artifacts: dict[str, str] = {"dir": str(run_dir)}
-    for i, folder in enumerate(folders):
-        suffix = "" if len(folders) == 1 else f"-step-{i + 1:02d}"
-        raw = run_dir / f"latencies{suffix}.csv"
-        merge_into(folder / "raw", raw)
-        if (folder / "locust.log").is_file():
-            shutil.copyfile(folder / "locust.log", run_dir / f"locust{suffix}.log")
-        artifacts["raw" if len(folders) == 1 else f"raw{suffix}"] = str(raw)
-    if (run_dir / "service.log").is_file():
-        artifacts["service_log"] = str(run_dir / "service.log")
-    return artifacts
+    return artifacts.save(result, run_dir)
 
 
 def _profile(p: Plan, options: SpikeOptions) -> Profile:
@@ -286,18 +259,3 @@ def _profile(p: Plan, options: SpikeOptions) -> Profile:
         invalid_share=options.invalid_share,
         payloads=p.payloads.source,
     )
-
-
-def save(result: SpikeResult, run_dir: Path) -> SpikeResult:
-    """Write result.json, summary.md and report.html next to the raw latencies."""
-    files = {
-        "json": run_dir / "result.json",
-        "markdown": run_dir / "summary.md",
-        "html": run_dir / "report.html",
-    }
-    artifacts = {**result.artifacts, **{k: str(v) for k, v in files.items()}}
-    result = result.model_copy(update={"artifacts": artifacts})
-    files["json"].write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    files["markdown"].write_text(report.markdown(result), encoding="utf-8")
-    files["html"].write_text(report.html(result), encoding="utf-8")
-    return result
