@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import orjson
 from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from ..inference.manifest import load_manifest
@@ -88,7 +89,7 @@ class OutputReader(threading.Thread):
                 if not key.startswith(self.prefix):
                     continue
                 now = time.time() * 1000
-                source = json.loads(message.value() or b"{}").get("source", {})
+                source = orjson.loads(message.value() or b"{}").get("source", {})
                 self.arrivals.setdefault(key, []).append((now, source.get("timestamp_ms")))
         self.consumer.close()
 
