@@ -1,0 +1,66 @@
+"""Prometheus metrics of the pipeline; alert rules and the dashboard use exactly these names."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+
+def latency_buckets(budget_ms: float) -> tuple[float, ...]:
+    """Buckets in seconds, dense around the budget so its p99 can be read off."""
+    budget = budget_ms / 1000.0
+    factors = (0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
+    return tuple(round(budget * f, 6) for f in factors)
+
+
+class Metrics:
+    """One instance per process; label values are stage names from pipeline.yaml."""
+
+    def __init__(self, budget_ms: float) -> None:
+        buckets = latency_buckets(budget_ms)
+        self.requests = Counter(
+            "http_requests_total", "HTTP requests", ["route", "method", "status"]
+        )
+        self.request_duration = Histogram(
+            "http_request_duration_seconds", "HTTP request latency", ["route"], buckets=buckets
+        )
+        self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being served")
+        self.rejected = Counter(
+            "http_requests_rejected_total", "Requests refused before running", ["reason"]
+        )
+        self.stage_duration = Histogram(
+            "pipeline_stage_duration_seconds",
+            "Time in one stage, retries and backoff included",
+            ["stage", "location"],
+            buckets=buckets,
+        )
+        self.stage_errors = Counter(
+            "pipeline_stage_errors_total",
+            "Failed stage attempts (reason: timeout|unavailable|error|circuit_open|deadline)",
+            ["stage", "reason"],
+        )
+        self.stage_retries = Counter(
+            "pipeline_stage_retries_total", "Stage attempts after the first", ["stage"]
+        )
+        self.fallbacks = Counter(
+            "pipeline_stage_fallbacks_total",
+            "Stage outputs replaced by the fallback (skip|default) or failing the request (fail)",
+            ["stage", "fallback"],
+        )
+        self.circuit_state = Gauge(
+            "pipeline_circuit_state", "0 closed, 1 half-open, 2 open", ["stage"]
+        )
+        self.circuit_opened = Counter(
+            "pipeline_circuit_opened_total", "Times a stage's circuit opened", ["stage"]
+        )
+        self.deadline_exceeded = Counter(
+            "pipeline_deadline_exceeded_total", "Requests whose end-to-end deadline ran out"
+        )
+        self.stage_ready = Gauge("pipeline_stage_ready", "1 when the stage can answer", ["stage"])
+        self.model_info = Gauge(
+            "model_info",
+            "The model each stage serves",
+            ["stage", "name", "version", "framework", "sha256", "location"],
+        )
+        self.predictions = Counter(
+            "model_predictions_total", "Rows predicted", ["stage", "model_version"]
+        )

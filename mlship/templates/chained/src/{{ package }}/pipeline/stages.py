@@ -1,0 +1,153 @@
+"""The two ways to call a stage's model: in this process, or over HTTP (v1 protocol).
+
+Both take the stage's 2-D float32 rows and return class scores, so the executor and the
+adapters do not care where a model runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from ..inference.predictor import Predictor, load_predictor
+from ..settings import AppSettings
+from .adapters import CompatibilityError
+from .manifest import StageRecord
+
+
+class StageCallError(Exception):
+    """A failed attempt; ``reason`` labels metrics, ``retryable`` tells the executor."""
+
+    reason = "error"
+    retryable = False
+
+
+class StageTimeout(StageCallError):
+    reason = "timeout"
+    retryable = True
+
+
+class StageUnavailable(StageCallError):
+    reason = "unavailable"
+    retryable = True
+
+
+class LocalStage:
+    """A model of the shared inference core, loaded here; calls run on a thread pool."""
+
+    location = "local"
+
+    def __init__(
+        self, record: StageRecord, settings: AppSettings, pool: ThreadPoolExecutor
+    ) -> None:
+        models_dir = Path(settings.models_dir) / record.dir
+        self.predictor: Predictor = load_predictor(
+            settings.model_copy(update={"models_dir": models_dir})
+        )
+        info = self.predictor.info
+        if (info.name, info.version, info.sha256) != (record.name, record.version, record.sha256):
+            raise CompatibilityError(
+                f"{models_dir}: serves {info.name} {info.version} (sha256 {info.sha256[:12]}), "
+                f"the pipeline manifest records {record.name} {record.version} "
+                f"(sha256 {record.sha256[:12]}): rebuild with `make model`"
+            )
+        self.info = {
+            "name": info.name,
+            "version": info.version,
+            "sha256": info.sha256,
+            "framework": info.framework,
+        }
+        self._pool = pool
+
+    async def call(self, rows: np.ndarray, timeout_s: float, request_id: str) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.predictor.run, rows)
+
+    async def probe(self) -> bool:
+        return True
+
+    async def close(self) -> None:
+        return None
+
+
+class RemoteStage:
+    """A stage served elsewhere: ``POST {endpoint}/v1/predict`` with the remaining deadline."""
+
+    location = "remote"
+
+    def __init__(self, record: StageRecord, endpoint: str, max_connections: int = 64) -> None:
+        self.record = record
+        self.endpoint = endpoint.rstrip("/")
+        self.info = {
+            "name": record.name,
+            "version": record.version,
+            "sha256": record.sha256,
+            "framework": record.framework,
+        }
+        self._client = httpx.AsyncClient(
+            base_url=self.endpoint,
+            limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=32),
+            trust_env=False,
+        )
+
+    async def call(self, rows: np.ndarray, timeout_s: float, request_id: str) -> np.ndarray:
+        headers = {"X-Request-Id": request_id, "X-Deadline-Ms": f"{timeout_s * 1000:.1f}"}
+        try:
+            response = await self._client.post(
+                "/v1/predict",
+                json={"instances": rows.tolist()},
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s),
+            )
+        except httpx.TimeoutException as error:
+            raise StageTimeout(
+                f"{self.endpoint}: no answer within {timeout_s * 1000:.0f} ms"
+            ) from error
+        except httpx.TransportError as error:
+            raise StageUnavailable(f"{self.endpoint}: {type(error).__name__}: {error}") from error
+        if response.status_code in (429, 502, 503) or response.status_code >= 500:
+            if response.status_code == 504:
+                raise StageTimeout(f"{self.endpoint}: 504 (its deadline ran out)")
+            raise StageUnavailable(f"{self.endpoint}: HTTP {response.status_code}")
+        if response.status_code != 200:
+            raise StageCallError(
+                f"{self.endpoint}: HTTP {response.status_code}: {response.text[:200]}"
+            )
+        return self._scores(response.json(), len(rows))
+
+    def _scores(self, body: Any, n_rows: int) -> np.ndarray:
+        model = body.get("model", {}) if isinstance(body, dict) else {}
+        expected = (self.record.name, self.record.version)
+        if (model.get("name"), model.get("version")) != expected:
+            raise StageCallError(
+                f"{self.endpoint} serves {model.get('name')} {model.get('version')}, "
+                f"the pipeline expects {expected[0]} {expected[1]}"
+            )
+        predictions = body.get("predictions")
+        if not isinstance(predictions, list) or len(predictions) != n_rows:
+            raise StageCallError(f"{self.endpoint}: expected {n_rows} predictions")
+        scores = np.asarray([p["scores"] for p in predictions], dtype=np.float32)
+        if scores.shape != (n_rows, len(self.record.classes)):
+            raise StageCallError(
+                f"{self.endpoint}: scores of shape {scores.shape}, expected "
+                f"({n_rows}, {len(self.record.classes)})"
+            )
+        return scores
+
+    async def probe(self) -> bool:
+        try:
+            response = await self._client.get("/ready", timeout=1.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+Stage = LocalStage | RemoteStage
