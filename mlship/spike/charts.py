@@ -23,6 +23,7 @@ class Series:
     points: Sequence[tuple[float, float | None]]
     colour: str
     dashed: bool = False
+    markers: bool = False
 
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
@@ -32,12 +33,11 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     raw = (high - low) / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    first = math.floor(low / step) * step
-    ticks = []
-    value = first
-    while value <= high + step * 0.5:
-        ticks.append(round(value, 10))
+    value = math.floor(low / step) * step
+    ticks = [round(value, 10)]
+    while ticks[-1] < high:  # the last tick is at or above the highest value
         value += step
+        ticks.append(round(value, 10))
     return ticks
 
 
@@ -125,6 +125,10 @@ def line_chart(
                     f'<polyline class="series" data-series="{escape(s.name)}" fill="none" '
                     f'stroke="{s.colour}" stroke-width="1.8"{dash} points="{" ".join(run)}"/>'
                 )
+                if s.markers:
+                    for point in run:
+                        cx, cy = point.split(",")
+                        parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{s.colour}"/>')
     legend = [(s.name, s.colour, s.dashed) for s in series]
     if budget is not None:
         yb = sy(budget)

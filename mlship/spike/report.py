@@ -138,10 +138,12 @@ def _charts(result: SpikeResult) -> list[str]:
         budget=p99_budget,
         budget_label="p99 budget ms",
     )
+    # a last second cut short by the end of the run would look like a collapse: leave it out
+    full = [x for x in series if x.t + 1 <= s.duration_s + 1e-6] or list(series)
     throughput_series = [
-        Series("completed ok/s", [(x.t, float(x.completed)) for x in series], PALETTE[0]),
-        Series("sent/s", [(x.t, float(x.sent)) for x in series], PALETTE[1], dashed=True),
-        Series("errors/s", [(x.t, float(x.errors)) for x in series], PALETTE[2]),
+        Series("completed ok/s", [(x.t, float(x.completed)) for x in full], PALETTE[0]),
+        Series("sent/s", [(x.t, float(x.sent)) for x in full], PALETTE[1], dashed=True),
+        Series("errors/s", [(x.t, float(x.errors)) for x in full], PALETTE[2]),
     ]
     throughput = line_chart(
         "throughput-over-time",
@@ -168,7 +170,14 @@ def _charts(result: SpikeResult) -> list[str]:
                 "Capacity search: p99 by offered rate",
                 "offered rate (req/s)",
                 "p99 latency (ms)",
-                [Series("p99 per step", [(st.rate, st.p99_ms) for st in steps], PALETTE[2])],
+                [
+                    Series(
+                        "p99 per step",
+                        [(st.rate, st.p99_ms) for st in steps],
+                        PALETTE[2],
+                        markers=True,
+                    )
+                ],
                 budget=p99_budget,
                 budget_label="p99 budget ms",
             )

@@ -237,3 +237,11 @@ def test_capacity_search_with_nothing_sustainable() -> None:
     )
     assert result == "FAIL"
     assert "no rate met the budget" in criteria[-1].reason
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 160), (20, 160), (0, 1.08), (0, 0.5), (3, 7)])
+def test_chart_ticks_cover_the_data(low: float, high: float) -> None:
+    from mlship.spike.charts import nice_ticks
+
+    ticks = nice_ticks(low, high)
+    assert ticks[0] <= low and ticks[-1] >= high and len(ticks) <= 8
