@@ -84,7 +84,7 @@ def _base_app(settings: PipelineSettings, metrics: Metrics, lifespan: Any) -> Fa
 
     @app.get("/metrics")
     async def prometheus() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     app.add_middleware(
         Guard,

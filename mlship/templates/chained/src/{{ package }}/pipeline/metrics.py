@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 
 def latency_buckets(budget_ms: float) -> tuple[float, ...]:
@@ -15,52 +15,78 @@ def latency_buckets(budget_ms: float) -> tuple[float, ...]:
 class Metrics:
     """One instance per process; label values are stage names from pipeline.yaml."""
 
-    def __init__(self, budget_ms: float) -> None:
+    def __init__(self, budget_ms: float, registry: CollectorRegistry = REGISTRY) -> None:
+        """``registry``: a private one lets tests build several services in one process."""
+        self.registry = registry
         buckets = latency_buckets(budget_ms)
+        reg = registry
         self.requests = Counter(
-            "http_requests_total", "HTTP requests", ["route", "method", "status"]
+            "http_requests_total", "HTTP requests", ["route", "method", "status"], registry=reg
         )
         self.request_duration = Histogram(
-            "http_request_duration_seconds", "HTTP request latency", ["route"], buckets=buckets
+            "http_request_duration_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=buckets,
+            registry=reg,
         )
-        self.in_flight = Gauge("http_requests_in_flight", "HTTP requests being served")
+        self.in_flight = Gauge(
+            "http_requests_in_flight", "HTTP requests being served", registry=reg
+        )
         self.rejected = Counter(
-            "http_requests_rejected_total", "Requests refused before running", ["reason"]
+            "http_requests_rejected_total",
+            "Requests refused before running (overload|too_large|timeout)",
+            ["reason"],
+            registry=reg,
         )
         self.stage_duration = Histogram(
             "pipeline_stage_duration_seconds",
             "Time in one stage, retries and backoff included",
             ["stage", "location"],
             buckets=buckets,
+            registry=reg,
         )
         self.stage_errors = Counter(
             "pipeline_stage_errors_total",
             "Failed stage attempts (reason: timeout|unavailable|error|circuit_open|deadline)",
             ["stage", "reason"],
+            registry=reg,
         )
         self.stage_retries = Counter(
-            "pipeline_stage_retries_total", "Stage attempts after the first", ["stage"]
+            "pipeline_stage_retries_total",
+            "Stage attempts after the first",
+            ["stage"],
+            registry=reg,
         )
         self.fallbacks = Counter(
             "pipeline_stage_fallbacks_total",
             "Stage outputs replaced by the fallback (skip|default) or failing the request (fail)",
             ["stage", "fallback"],
+            registry=reg,
         )
         self.circuit_state = Gauge(
-            "pipeline_circuit_state", "0 closed, 1 half-open, 2 open", ["stage"]
+            "pipeline_circuit_state", "0 closed, 1 half-open, 2 open", ["stage"], registry=reg
         )
         self.circuit_opened = Counter(
-            "pipeline_circuit_opened_total", "Times a stage's circuit opened", ["stage"]
+            "pipeline_circuit_opened_total",
+            "Times a stage's circuit opened",
+            ["stage"],
+            registry=reg,
         )
         self.deadline_exceeded = Counter(
-            "pipeline_deadline_exceeded_total", "Requests whose end-to-end deadline ran out"
+            "pipeline_deadline_exceeded_total",
+            "Requests whose end-to-end deadline ran out",
+            registry=reg,
         )
-        self.stage_ready = Gauge("pipeline_stage_ready", "1 when the stage can answer", ["stage"])
+        self.stage_ready = Gauge(
+            "pipeline_stage_ready", "1 when the stage can answer", ["stage"], registry=reg
+        )
         self.model_info = Gauge(
             "model_info",
             "The model each stage serves",
             ["stage", "name", "version", "framework", "sha256", "location"],
+            registry=reg,
         )
         self.predictions = Counter(
-            "model_predictions_total", "Rows predicted", ["stage", "model_version"]
+            "model_predictions_total", "Rows predicted", ["stage", "model_version"], registry=reg
         )

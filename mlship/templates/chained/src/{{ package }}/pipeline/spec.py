@@ -91,7 +91,6 @@ def check_graph(spec: PipelineSpec) -> list[str]:
                     f"stage {stage.name!r}: input {ref!r} is an unknown stage "
                     f"(stages: {', '.join(names)})"
                 )
-        _check_adapter_inputs(stage, spec)
     order: list[str] = []
     state: dict[str, str] = {}
 
@@ -99,7 +98,7 @@ def check_graph(spec: PipelineSpec) -> list[str]:
         if state.get(name) == "done":
             return
         if state.get(name) == "visiting":
-            cycle = [*path[path.index(name):], name]
+            cycle = [*path[path.index(name) :], name]
             raise SpecError(f"stages form a cycle: {' -> '.join(cycle)}")
         state[name] = "visiting"
         for dep in spec.stage(name).stage_inputs:
@@ -109,6 +108,8 @@ def check_graph(spec: PipelineSpec) -> list[str]:
 
     for name in names:
         visit(name, [])
+    for stage in spec.stages:
+        _check_adapter_inputs(stage, spec)
     return order
 
 
