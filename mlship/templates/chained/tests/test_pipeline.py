@@ -449,3 +449,18 @@ def test_readiness_and_metrics_name_every_stage(client: Any) -> None:
         'http_requests_total{method="POST",route="/v1/predict",status="200"}',
     ):
         assert name in text
+
+
+def test_attempt_timeouts_leave_room_for_retries(tmp_path: Path) -> None:
+    path = write_pipeline(tmp_path, entities_timeout=90, retries=2)
+    capped = path.read_text().replace("retries: 2", "retries: 2\n    attempt_timeout_ms: 20")
+    path.write_text(capped)
+    slow = Scripted(5, delay_s=1.0)
+    ex, m = make_executor(path, stand_ins(entities=slow))
+    outcome = run(ex)
+    report = outcome.reports["entities"]
+    assert (report.status, report.attempts) == ("skipped", 3)
+    assert all(timeout <= 0.0201 for _, timeout in slow.calls)
+    assert sample(m, "pipeline_stage_retries_total", {"stage": "entities"}) == 2
+    assert sample(m, "pipeline_stage_errors_total", {"stage": "entities", "reason": "timeout"}) == 3
+    assert report.latency_ms < 90

@@ -161,6 +161,8 @@ class Executor:
                     reason, message = "circuit_open", f"circuit open for {spec.name!r}"
                     self.metrics.stage_errors.labels(spec.name, reason).inc()
                     break
+                if spec.attempt_timeout_ms is not None:
+                    left = min(left, spec.attempt_timeout_ms / 1000)
                 report.attempts += 1
                 try:
                     if len(rows):

@@ -37,6 +37,9 @@ class StageSpec(BaseModel):
     endpoint: str | None = Field(None, description="base URL of a service speaking /v1/predict")
     inputs: list[str] = Field(min_length=1)
     timeout_ms: float = Field(gt=0)
+    attempt_timeout_ms: float | None = Field(
+        None, gt=0, description="cap on one attempt, so a retry fits in timeout_ms"
+    )
     retries: int = Field(0, ge=0, le=10)
     backoff_ms: float = Field(5.0, ge=0, description="first retry waits up to this (full jitter)")
     backoff_max_ms: float = Field(100.0, ge=0)
@@ -48,6 +51,8 @@ class StageSpec(BaseModel):
     def _check(self) -> StageSpec:
         if self.model is None and self.endpoint is None:
             raise ValueError("give a model (in-process) or an endpoint (remote), or both")
+        if self.attempt_timeout_ms is not None and self.attempt_timeout_ms > self.timeout_ms:
+            raise ValueError("attempt_timeout_ms must not exceed timeout_ms")
         if self.fallback == "default" and self.default is None:
             raise ValueError("fallback 'default' needs a default value")
         if self.endpoint is not None and not self.endpoint.startswith(("http://", "https://")):
