@@ -1,0 +1,199 @@
+"""One run of the edge pipeline, step by step, from ``models/`` to ``dist/``.
+
+Every step starts from its inputs and rewrites its outputs, so a second run gives the same
+bundle (the timings aside) and an interrupted run leaves nothing half-judged in ``dist/``:
+the bundle is assembled in a temporary folder and swapped in at the end.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..inference import load_predictor
+from ..inference.manifest import artifact_path
+from ..settings import AppSettings
+from . import bench, budget, bundle, parity, quantize
+from .config import ExportConfig, device_budget
+from .convert import export_model, score_output_name
+from .ort_session import open_session, run_scores
+from .report import write_reports
+from .samples import labels_as_indices, load_sample
+
+STEPS = 7
+
+
+class PipelineError(RuntimeError):
+    """A step that cannot go on; the message says which and why."""
+
+
+@dataclass
+class Options:
+    models_dir: Path = Path("models")
+    dist: Path = Path("dist")
+    work: Path = Path("build/export")
+    record: Path = Path("mlship.yaml")
+    sample: Path | None = None
+    target: str | None = None
+    device_factor: float | None = None
+    variants: list[str] | None = None
+    opset: int | None = None
+    threads: int | None = None
+    quiet: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _progress(options: Options, step: int, text: str) -> None:
+    if not options.quiet:
+        print(f"[{step}/{STEPS}] {text}", file=sys.stderr, flush=True)
+
+
+def run_pipeline(config: ExportConfig, options: Options) -> dict[str, Any]:
+    """Export, check, quantize, benchmark, judge and bundle; return the report."""
+    if options.opset is not None:
+        config = config.model_copy(update={"opset": options.opset})
+    if options.threads is not None:
+        config.benchmark.threads = options.threads
+    variants = options.variants if options.variants is not None else list(config.variants)
+    device = device_budget(config, options.record, options.target, options.device_factor)
+    work = options.work
+    work.mkdir(parents=True, exist_ok=True)
+
+    _progress(options, 1, f"loading {options.models_dir / 'manifest.json'} (sha256 verified)")
+    predictor = load_predictor(
+        AppSettings(models_dir=options.models_dir, device="cpu", warmup_runs=0)
+    )
+    manifest = predictor.manifest
+    sample = load_sample(manifest, options.sample)
+    labels = labels_as_indices(sample.y, manifest.output.classes)
+    reference = predictor.run(sample.x)
+
+    _progress(options, 2, f"exporting {manifest.framework} -> ONNX opset {config.opset}")
+    source = artifact_path(manifest, options.models_dir)
+    exported = export_model(predictor, source, work / "model.fp32.onnx", config.opset)
+    fp32_scores = run_scores(open_session(exported.path), sample.x, exported.score_output)
+    fp32_parity = parity.compare(reference, fp32_scores, config.tolerances["fp32"], labels)
+    if not fp32_parity.passed:
+        raise PipelineError(parity.describe_failure("fp32 export", fp32_parity))
+    _progress(
+        options,
+        3,
+        f"parity fp32: max abs diff {fp32_parity.max_abs_diff:.2e}, "
+        f"agreement {_pct(fp32_parity.label_agreement)} on {fp32_parity.rows} rows",
+    )
+
+    built: list[tuple[str, Path, parity.Parity]] = [("fp32", exported.path, fp32_parity)]
+    skipped: list[dict[str, str]] = []
+    failed: list[dict[str, str]] = []
+    calibration = sample.x[: config.calibration_rows]
+    for name in variants:
+        _progress(options, 4, f"quantizing: {name}")
+        try:
+            made = quantize.make_variant(name, exported.path, work, calibration)
+        except Exception as error:  # a converter bug must not hide the other variants
+            failed.append({"variant": name, "reason": f"{type(error).__name__}: {error}"})
+            continue
+        if not made.applicable or made.path is None:
+            skipped.append({"variant": name, "reason": made.reason})
+            continue
+        scores = run_scores(open_session(made.path), sample.x, exported.score_output)
+        tolerance = config.tolerances.get(name, config.tolerances["fp32"])
+        built.append((name, made.path, parity.compare(reference, scores, tolerance, labels)))
+
+    results: list[dict[str, Any]] = []
+    for name, path, checked in built:
+        _progress(options, 5, f"benchmarking {name} ({config.benchmark.threads} thread(s))")
+        entry = {
+            "name": name,
+            "file": str(path),
+            "parity": checked.as_dict(),
+            "benchmark": bench.benchmark(path, sample.x, config.benchmark),
+        }
+        entry["budget"] = budget.judge(entry, device)
+        results.append(entry)
+    chosen = budget.recommend(results)
+    _progress(options, 6, f"device budget ({device.target}): ship {chosen['variant']}")
+
+    report: dict[str, Any] = {
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "model": {
+            "name": manifest.name,
+            "version": manifest.version,
+            "framework": manifest.framework,
+            "file": manifest.file,
+            "sha256": manifest.sha256,
+        },
+        "export": {
+            "exporter": exported.exporter,
+            "opset": exported.opset,
+            "inputs": exported.inputs,
+            "outputs": exported.outputs,
+            "score_output": exported.score_output,
+            "external_data": exported.external_data,
+        },
+        "sample": {"origin": sample.origin, "rows": len(sample.x), "labelled": labels is not None},
+        "benchmark": {
+            "threads": config.benchmark.threads,
+            "batch_size": config.benchmark.batch_size,
+            "machine": bench.machine(),
+        },
+        "budget": device.model_dump(),
+        "variants": results,
+        "not_applicable": skipped,
+        "failed_variants": failed,
+        "recommendation": chosen,
+        "ratios": ratios(results),
+    }
+    _progress(options, 7, f"bundling into {options.dist}/")
+    with tempfile.TemporaryDirectory(prefix="bundle-", dir=work) as staging:
+        staged = Path(staging) / "dist"
+        notes = bundle.assemble(report, predictor, sample.x, staged, work)
+        report["bundle"] = {"path": str(options.dist), "notes": notes}
+        write_reports(report, staged)
+        write_reports(report, work)
+        if options.dist.exists():
+            shutil.rmtree(options.dist)
+        shutil.move(str(staged), options.dist)
+    return report
+
+
+def ratios(results: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """How each variant compares with fp32: >1 means faster or smaller."""
+    fp32 = next(r for r in results if r["name"] == "fp32")["benchmark"]
+    out: dict[str, dict[str, float | None]] = {}
+    for result in results:
+        if result["name"] == "fp32":
+            continue
+        mine = result["benchmark"]
+        out[result["name"]] = {
+            "single_speedup": fp32["single"]["p50_ms"] / mine["single"]["p50_ms"],
+            "batch_speedup": fp32["batch"]["p50_ms"] / mine["batch"]["p50_ms"],
+            "size_ratio": fp32["size_bytes"] / mine["size_bytes"],
+            "accuracy_delta": result["parity"]["accuracy_delta"],
+        }
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2%}"
+
+
+def verify(
+    config: ExportConfig, models_dir: Path, model: Path, variant: str, sample_path: Path | None
+) -> parity.Parity:
+    """Parity of any ONNX file against the project's source model (``verify`` command)."""
+    predictor = load_predictor(AppSettings(models_dir=models_dir, device="cpu", warmup_runs=0))
+    sample = load_sample(predictor.manifest, sample_path)
+    labels = labels_as_indices(sample.y, predictor.manifest.output.classes)
+    session = open_session(model)
+    names = [o.name for o in session.get_outputs()]
+    scores = run_scores(session, sample.x, score_output_name(names, predictor))
+    tolerance = config.tolerances.get(variant, config.tolerances["fp32"])
+    return parity.compare(predictor.run(sample.x), np.asarray(scores), tolerance, labels)
