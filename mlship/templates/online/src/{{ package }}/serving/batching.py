@@ -1,8 +1,9 @@
 """Adaptive micro-batching: requests that arrive while the model is busy share one call.
 
-At low load a request is dispatched at once (no added latency). When every inference
-thread is busy, requests queue here and the next free thread takes all of them (up to
-``max_rows``) as one batch, so batches grow with load. When a thread is free but more
+At low load a request is dispatched at once (no added latency). When every dispatch slot
+is taken (one per inference thread, plus one batch waiting in the pool's queue), requests
+queue here and the next free slot takes all of them (up to ``max_rows``) as one batch, so
+batches grow with load. When a thread is free but more
 requests are already on their way (``expected()`` says so), the batcher waits at most
 ``max_wait_s`` for them.
 """

@@ -44,7 +44,9 @@ class InferenceEngine:
             MicroBatcher(
                 self._run_parts,
                 self.pool,
-                slots=self.threads,
+                # one batch more than threads: the next batch waits in the pool's queue, so
+                # a thread never idles until the event loop gets round to dispatching
+                slots=self.threads + 1,
                 max_rows=self.max_batch,
                 max_wait_s=settings.batch_wait_s(),
                 expected=expected,
