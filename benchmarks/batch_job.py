@@ -26,8 +26,6 @@ import threading
 import time
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = "bench_batch"
 SIZES = tuple(int(n) for n in os.environ.get("BENCH_BATCH_ROWS", "100000,1000000").split(","))
@@ -35,6 +33,7 @@ TARGET_SPEEDUP = 4.0
 TARGET_RSS_GROWTH = 1.2
 PAGE = os.sysconf("SC_PAGE_SIZE")
 RUN_TIMEOUT_S = 1800
+PANDAS = "3.1.1"
 
 
 def _group_rss(pgid: int) -> int:
@@ -106,17 +105,12 @@ def _prepare(work: Path) -> tuple[Path, Path]:
         check=True,
         capture_output=True,
     )
-    pins = yaml.safe_load((ROOT / "mlship" / "data" / "pins.yaml").read_text())
     venv = work / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
     python = venv / "bin" / "python"
+    # the job's own pinned dependencies, plus pandas for the baseline
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", f"pyarrow=={pins['pyarrow']}", "pandas"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", "-e", str(dest)],
+        [str(python), "-m", "pip", "install", "-q", "-e", str(dest), f"pandas=={PANDAS}"],
         check=True,
         capture_output=True,
     )

@@ -34,7 +34,7 @@ _RUN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--id-column", "id_column", {"help": "key column carried into the output (id)"}),
     ("--batch-size", "batch_size", {"type": int, "help": "rows per model call (4096)"}),
     ("--block-mb", "block_mb", {"type": float, "help": "MiB parsed at once (4)"}),
-    ("--part-mb", "part_mb", {"type": float, "help": "MiB per part (64)"}),
+    ("--part-mb", "part_mb", {"type": float, "help": "MiB per part (32)"}),
     ("--engine", "engine", {"choices": ["local", "ray"]}),
     ("--workers", "workers", {"type": int, "help": "processes (local) or actors (ray)"}),
     ("--ray-address", "ray_address", {"help": "join this Ray cluster"}),

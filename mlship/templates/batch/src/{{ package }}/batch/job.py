@@ -21,7 +21,7 @@ from ..inference.manifest import Manifest, verify_artifact
 from . import metrics, progress
 from .errors import CountMismatch, JobConfigError, RejectRateExceeded
 from .output import Layout, PartResult, completed, write_json
-from .plan import Plan, build_plan
+from .plan import Plan, build_plan, estimate_parts
 from .scoring import OUTPUT_FORMAT_VERSION
 from .settings import BatchSettings
 
@@ -45,6 +45,18 @@ def run_job(settings: BatchSettings) -> dict[str, Any]:
     model = load_manifest(settings.models_dir)
     verify_artifact(model, settings.models_dir)
     features = feature_names(model)
+    with _engine(settings) as engine:
+        return _run(settings, engine, model, features, started, clock)
+
+
+def _run(
+    settings: BatchSettings,
+    engine: Any,
+    model: Manifest,
+    features: list[str],
+    started: datetime,
+    clock: float,
+) -> dict[str, Any]:
     params = {
         "id_column": settings.id_column,
         "features": features,
@@ -76,10 +88,10 @@ def run_job(settings: BatchSettings) -> dict[str, Any]:
     run_id = f"{started.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
     base = _base_document(run_id, settings, plan, model, started)
     write_json(layout.manifest, {**base, "status": "running"})
-    counter = progress.Counter()
+    counter: progress.Counter = engine.counter
     counter.add(sum(r.records for r in done.values()))
     with progress.ProgressBar(counter, plan.records, progress.wanted(settings.progress)):
-        fresh = _engine_run(settings, plan, pending, layout, counter)
+        fresh = engine.run(plan, pending, layout)
     results = {**done, **{r.name: r for r in fresh}}
     ordered = [results[part.name] for part in plan.parts]
     document = _finish(base, ordered, plan, settings, clock)
@@ -101,20 +113,16 @@ def run_job(settings: BatchSettings) -> dict[str, Any]:
     return document
 
 
-def _engine_run(
-    settings: BatchSettings,
-    plan: Plan,
-    pending: list[Any],
-    layout: Layout,
-    counter: progress.Counter,
-) -> list[PartResult]:
+def _engine(settings: BatchSettings) -> Any:
+    """The engine, started before planning so that its start-up overlaps the planner."""
     if settings.engine == "ray":
-        from .ray_engine import run_ray
+        from .ray_engine import RayEngine
 
-        return run_ray(settings, plan, pending, layout, counter)
-    from .local import run_local
+        return RayEngine(settings)
+    from .local import LocalEngine
 
-    return run_local(settings, plan, pending, layout, counter)
+    parts = estimate_parts(settings.input or "", settings.input_format, settings.part_bytes())
+    return LocalEngine(settings, settings.worker_count(parts))
 
 
 def _base_document(

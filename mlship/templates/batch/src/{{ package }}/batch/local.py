@@ -1,7 +1,9 @@
 """The local engine: one process per part, as many processes as cores (or ``workers``).
 
-Workers start with ``spawn`` (no state inherited from the parent), load and verify the
-model once, then score the parts they are given. One worker runs in this process.
+Workers start (forkserver, else spawn: no state inherited from the parent) before the input is
+planned, so that their imports and model loading overlap the planner's checksum pass.
+Each loads and verifies the model once, then scores the parts it is given. With a single
+worker everything runs in this process.
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import multiprocessing
 from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from ..inference import load_predictor
+from ..inference import Predictor, load_predictor
 from ..logs import configure_logging
 from .output import Layout, PartResult
 from .plan import Part, Plan
@@ -19,13 +22,15 @@ from .progress import Counter
 from .scoring import Scorer
 from .settings import BatchSettings
 
-_scorer: Scorer | None = None
+_predictor: Predictor | None = None
+_scorers: dict[tuple[str, str, tuple[str, ...]], Scorer] = {}
 _counter: Counter | None = None
+_settings: BatchSettings | None = None
 
 
-def make_scorer(settings: BatchSettings, plan: Plan) -> Scorer:
+def make_scorer(settings: BatchSettings, plan: Plan, predictor: Predictor | None = None) -> Scorer:
     return Scorer(
-        load_predictor(settings),
+        predictor or load_predictor(settings),
         plan.id_column,
         plan.id_type,
         plan.features,
@@ -34,43 +39,81 @@ def make_scorer(settings: BatchSettings, plan: Plan) -> Scorer:
     )
 
 
-def _start_worker(settings_json: str, plan: Plan, shared: Any) -> None:
-    global _scorer, _counter
-    settings = BatchSettings.model_validate_json(settings_json)
-    configure_logging(settings.log_level, settings.log_json)
-    _scorer = make_scorer(settings, plan)
+def _start_worker(settings_json: str, shared: Any) -> None:
+    global _predictor, _counter, _settings
+    _settings = BatchSettings.model_validate_json(settings_json)
+    configure_logging(_settings.log_level, _settings.log_json)
+    _predictor = load_predictor(_settings)
     _counter = Counter(shared)
 
 
-def _score(part_json: str, root: str) -> PartResult:
-    assert _scorer is not None and _counter is not None, "worker not initialised"
-    return _scorer.score_part(Part.from_json(part_json), Layout(Path(root)), _counter.add)
+def _ready() -> bool:
+    return _predictor is not None
 
 
-def run_local(
-    settings: BatchSettings, plan: Plan, pending: list[Part], layout: Layout, counter: Counter
-) -> list[PartResult]:
-    if not pending:
-        return []
-    workers = settings.worker_count(len(pending))
-    if workers == 1:
-        scorer = make_scorer(settings, plan)
-        return [scorer.score_part(part, layout, counter.add) for part in pending]
-    context = multiprocessing.get_context("spawn")
-    shared = context.Value("q", 0)
-    counter.shared = shared
-    with ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=context,
-        initializer=_start_worker,
-        initargs=(settings.model_dump_json(), plan, shared),
-    ) as pool:
+def _score(part_json: str, root: str, plan: Plan) -> PartResult:
+    assert _predictor is not None and _counter is not None and _settings is not None
+    key = (plan.id_column, plan.id_type, tuple(plan.features))
+    if key not in _scorers:
+        _scorers[key] = make_scorer(_settings, plan, _predictor)
+    part = Part.from_json(part_json)
+    return _scorers[key].score_part(part, Layout(Path(root)), _counter.add)
+
+
+def _context() -> Any:
+    """forkserver: workers fork from one clean process that has imported this module (and
+    with it pyarrow and the inference core) once; spawn where forkserver does not exist."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+class LocalEngine:
+    """A pool of ``workers`` processes, started at once; none when ``workers`` is 1."""
+
+    def __init__(self, settings: BatchSettings, workers: int) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.counter = Counter()
+        if workers > 1:
+            context = _context()
+            self.counter = Counter(context.Value("q", 0))
+            self.pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=context,
+                initializer=_start_worker,
+                initargs=(settings.model_dump_json(), self.counter.shared),
+            )
+            for _ in range(workers):  # each submit starts one process
+                self.pool.submit(_ready)
+
+    def __enter__(self) -> LocalEngine:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, plan: Plan, pending: list[Part], layout: Layout) -> list[PartResult]:
+        if not pending:
+            return []
+        if self.pool is None:
+            scorer = make_scorer(self.settings, plan)
+            return [scorer.score_part(part, layout, self.counter.add) for part in pending]
         futures: list[Future[PartResult]] = [
-            pool.submit(_score, part.as_json(), str(layout.root)) for part in pending
+            self.pool.submit(_score, part.as_json(), str(layout.root), plan) for part in pending
         ]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in done:
-            if future.exception() is not None:
-                pool.shutdown(cancel_futures=True)
-                raise future.exception()  # type: ignore[misc]
+            error = future.exception()
+            if error is not None:
+                raise error
         return [future.result() for future in futures]

@@ -116,3 +116,20 @@ def run_ray(
     finally:
         if not (settings.ray_address or os.environ.get("RAY_ADDRESS")):
             ray.shutdown()
+
+
+class RayEngine:
+    """The engine interface of the job (``counter``, ``run``) over :func:`run_ray`."""
+
+    def __init__(self, settings: BatchSettings) -> None:
+        self.settings = settings
+        self.counter = Counter()
+
+    def __enter__(self) -> RayEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def run(self, plan: Plan, pending: list[Part], layout: Layout) -> list[PartResult]:
+        return run_ray(self.settings, plan, pending, layout, self.counter)

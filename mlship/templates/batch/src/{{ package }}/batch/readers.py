@@ -8,8 +8,10 @@ line so that only the bad lines are rejected. Parquet is read batch by batch.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +26,7 @@ from .errors import CountMismatch
 from .plan import Part, filesystem
 
 RAW_LIMIT = 300
+_NEWLINE = ord("\n")
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,7 @@ class Chunk:
     records: np.ndarray
     rejects: list[Reject] = field(default_factory=list)
     line_offset: int | None = None  # line number = record + line_offset (line formats)
-    block: bytes | None = None
+    block: memoryview | None = None
     first: int = 0  # record number of the block's first line
     _lines: list[bytes] | None = None
 
@@ -56,7 +59,7 @@ class Chunk:
         if self.block is None:
             return None
         if self._lines is None:
-            self._lines = self.block.split(b"\n")
+            self._lines = bytes(self.block).split(b"\n")
         text = self._lines[record - self.first].decode("utf-8", "replace").rstrip("\r")
         return text[:RAW_LIMIT]
 
@@ -67,7 +70,7 @@ def read_part(part: Part, columns: list[str], id_type: str, block_bytes: int) ->
         return
     record = part.first_record
     for block in _line_blocks(part, block_bytes):
-        count = block.count(b"\n") + (0 if block.endswith(b"\n") else 1)
+        count = _newlines(block) + (0 if block[-1] == _NEWLINE else 1)
         if part.format == "csv":
             chunk = _csv_chunk(block, count, record, part, columns)
         else:
@@ -79,30 +82,28 @@ def read_part(part: Part, columns: list[str], id_type: str, block_bytes: int) ->
         record += count
 
 
-def _line_blocks(part: Part, block_bytes: int) -> Iterator[bytes]:
-    """Blocks of whole lines from bytes [start, end) of the part's file."""
+def _line_blocks(part: Part, block_bytes: int) -> Iterator[memoryview]:
+    """Blocks of whole lines from bytes [start, end) of the part's file, without copies."""
     fs, path = filesystem(part.source)
     with fs.open_input_file(path) as handle:
-        handle.seek(part.start)
-        remaining = part.end - part.start
-        carry = b""
-        while remaining > 0:
-            data = handle.read(min(block_bytes, remaining))
+        position, size = part.start, block_bytes
+        while position < part.end:
+            data = handle.read_at(min(size, part.end - position), position)
             if not data:
                 break
-            remaining -= len(data)
-            data = carry + data
-            if remaining > 0:
+            cut = len(data)
+            if position + cut < part.end:
                 cut = data.rfind(b"\n") + 1
-                if cut == 0:  # one line longer than a block: keep reading
-                    carry = data
+                if cut == 0:  # one line longer than a block: read more at once
+                    size *= 2
                     continue
-                block, carry = data[:cut], data[cut:]
-            else:
-                block, carry = data, b""
-            yield block
-        if carry:
-            yield carry
+            yield memoryview(data)[:cut]
+            position += cut
+            size = block_bytes
+
+
+def _newlines(block: memoryview) -> int:
+    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == _NEWLINE))
 
 
 def _parquet_chunks(part: Part, columns: list[str], block_bytes: int) -> Iterator[Chunk]:
@@ -123,24 +124,58 @@ def _parquet_chunks(part: Part, columns: list[str], block_bytes: int) -> Iterato
 # ------------------------------------------------------------------------- NDJSON
 
 
-def _json_chunk(block: bytes, count: int, first: int, columns: list[str], id_type: str) -> Chunk:
+def _json_chunk(
+    block: memoryview, count: int, first: int, columns: list[str], id_type: str
+) -> Chunk:
     schema = pa.schema(
         [pa.field(columns[0], pa.type_for_alias(id_type))]
         + [pa.field(name, pa.float64()) for name in columns[1:]]
     )
-    try:
-        table = pajson.read_json(
-            io.BytesIO(block),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(block) + 1),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore"
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        table = None
+    table = parse_ndjson(block, schema)
     if table is not None and table.num_rows == count:
-        return Chunk(table.select(columns), np.arange(first, first + count, dtype=np.int64))
-    return _json_lines(block, first, columns, schema)
+        return Chunk(table, np.arange(first, first + count, dtype=np.int64))
+    return _json_lines(bytes(block), first, columns, schema)
+
+
+def parse_ndjson(block: memoryview, schema: pa.Schema) -> pa.Table | None:
+    """The block's records with ``schema``'s columns, or None when any line is not clean
+    (then the caller parses line by line). polars tokenises NDJSON about 1.7x faster than
+    pyarrow's JSON reader, so it is used when installed; both give the same values."""
+    polars = _polars()
+    if polars is None:
+        try:
+            table = pajson.read_json(
+                pa.BufferReader(pa.py_buffer(block)),
+                read_options=pajson.ReadOptions(use_threads=False, block_size=len(block) + 1),
+                parse_options=pajson.ParseOptions(
+                    explicit_schema=schema, unexpected_field_behavior="ignore"
+                ),
+            )
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return None
+        return table.select(schema.names)
+    wanted = {
+        f.name: polars.Int64
+        if pa.types.is_integer(f.type)
+        else (polars.Float64 if pa.types.is_floating(f.type) else polars.String)
+        for f in schema
+    }
+    try:
+        frame = polars.read_ndjson(io.BytesIO(block), schema=wanted)
+    except polars.exceptions.PolarsError:
+        return None
+    return frame.to_arrow().select(schema.names).cast(schema)
+
+
+@functools.cache
+def _polars() -> Any:
+    """polars with one thread (each worker process is one core's worth), or None."""
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
+    try:
+        import polars
+    except ImportError:
+        return None
+    return polars
 
 
 def _json_lines(block: bytes, first: int, columns: list[str], schema: pa.Schema) -> Chunk:
@@ -202,7 +237,7 @@ def _raw(line: bytes) -> str:
 # ------------------------------------------------------------------------- CSV
 
 
-def _csv_chunk(block: bytes, count: int, first: int, part: Part, columns: list[str]) -> Chunk:
+def _csv_chunk(block: memoryview, count: int, first: int, part: Part, columns: list[str]) -> Chunk:
     invalid: list[tuple[int, str]] = []
 
     def on_invalid(row: Any) -> str:
@@ -210,7 +245,7 @@ def _csv_chunk(block: bytes, count: int, first: int, part: Part, columns: list[s
         return "skip"
 
     table = pacsv.read_csv(
-        io.BytesIO(block),
+        pa.BufferReader(pa.py_buffer(block)),
         read_options=pacsv.ReadOptions(column_names=list(part.header), use_threads=False),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(

@@ -26,7 +26,7 @@ class BatchSettings(AppSettings):
         4.0, gt=0, le=256, description="bytes read and parsed at once (line formats)"
     )
     part_mb: float = Field(
-        64.0, gt=0, description="size of one part: the unit of parallelism and of resume"
+        32.0, gt=0, description="size of one part: the unit of parallelism and of resume"
     )
     parquet_part_rows: int = Field(
         1_000_000, ge=1, description="Parquet input: rows (whole row groups) per part"
