@@ -17,6 +17,7 @@ __all__ = [
     "load_patterns",
     "new_project",
     "recommend",
+    "run_spike",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -24,12 +25,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from mlship.knowledge import load_patterns
     from mlship.recommend import recommend
     from mlship.scaffold import new_project
+    from mlship.spike import run_spike
 
 _LAZY = {
     "load_answers": "mlship.answers_io",
     "load_patterns": "mlship.knowledge",
     "recommend": "mlship.recommend",
     "new_project": "mlship.scaffold",
+    "run_spike": "mlship.spike",
 }
 
 

@@ -11,12 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e import conftest as e2e
 from tests.e2e.conftest import Project
-
-# the generated-project fixtures of the end-to-end suite, made available here
-online_project = e2e.online_project
-venv_for = e2e.venv_for
 
 pytestmark = pytest.mark.e2e
 
