@@ -58,6 +58,7 @@ FAMILIES = {
     "stream_dead_letters": "counter",
     "stream_produce_errors": "counter",
     "stream_commits": "counter",
+    "stream_producer_restarts": "counter",
     "stream_rebalances": "counter",
     "stream_batch_size": "histogram",
     "stream_batch_duration_seconds": "histogram",
@@ -396,6 +397,43 @@ def test_consumer_started_before_the_broker_connects_and_catches_up(
     assert keys_of(records) == Counter(key for key, _ in sent)
     assert "broker unavailable" in log
     assert log.count("Connect to") <= 3, "librdkafka's reconnect lines are held back"
+
+
+def test_broker_lost_mid_run_the_consumer_waits_and_resumes(
+    project: Project, tmp_path: Path
+) -> None:
+    """Tansu keeps nothing across a restart: the group, the offsets and the idempotent
+    producer's state are gone, so acknowledgements stall until the producer is replaced.
+    The no-loss side of an outage is the SIGKILL/SIGTERM tests' commit discipline."""
+    broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
+    topics = Topics(unique("events"), unique("predictions"), unique("dlq"), unique("group"))
+    refresh = json.dumps({"topic.metadata.refresh.interval.ms": 1000})
+    try:
+        create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
+        with consumer(
+            project, broker.bootstrap, topics, consumer_config=refresh, stall_timeout_s="5"
+        ) as running:
+            produce(broker.bootstrap, topics.input, events(500, "before"))
+            with TopicReader(broker.bootstrap, topics.output) as reader:
+                assert len(reader.read_until(500, READ_TIMEOUT_S)) == 500
+            broker.stop()
+            wait_for(lambda: status(f"{running.health}/ready") == 503, 20, "not ready", running)
+            time.sleep(3)  # several reconnect attempts with backoff
+            assert status(f"{running.health}/health") == 200, "alive: no crash loop"
+            broker.start()  # same port, empty (memory storage)
+            create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
+            after = events(500, "after")
+            produce(broker.bootstrap, topics.input, after)
+            with TopicReader(broker.bootstrap, topics.output) as reader:
+                records = reader.read_until(len(after), READ_TIMEOUT_S, settle_s=0.5)
+            wait_for(lambda: status(f"{running.health}/ready") == 200, 20, "ready", running)
+            log = running.output()
+    finally:
+        broker.stop()
+    assert keys_of(records) == Counter(key for key, _ in after)
+    assert log.count("broker unavailable") >= 1
+    assert "broker connection up" in log
+    assert "replacing the producer" in log
 
 
 def test_bad_model_refuses_to_start(project: Project, tmp_path: Path) -> None:

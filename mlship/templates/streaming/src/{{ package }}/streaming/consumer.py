@@ -78,11 +78,12 @@ class StreamConsumer:
                 "logger": kafka_logger("consumer"),
             }
         )
-        producer_config = settings.producer()
-        producer_config.pop("statistics.interval.ms", None)
-        self.producer = Producer(
-            {**producer_config, "error_cb": self._on_error, "logger": kafka_logger("producer")}
-        )
+        self.producer = self._new_producer()
+
+    def _new_producer(self) -> Producer:
+        config = self.settings.producer()
+        config.pop("statistics.interval.ms", None)
+        return Producer({**config, "error_cb": self._on_error, "logger": kafka_logger("producer")})
 
     # ------------------------------------------------------------------ the loop
 
@@ -116,6 +117,9 @@ class StreamConsumer:
             if failure is not None:
                 self.fatal = f"the broker refused an output for good: {failure}"
                 break
+            stalled = self.inflight.oldest_age_s()
+            if stalled > s.stall_timeout_s and self.state.broker_connected:
+                self._replace_producer(stalled)
             if len(self.inflight) >= s.max_in_flight_batches:
                 self._pause()
                 self.producer.poll(0.05)  # wait for acknowledgements, not for events
@@ -158,12 +162,14 @@ class StreamConsumer:
         s, version, m = self.settings, self.version, self.metrics
         record, timestamps = self.encoder.record, batch.timestamps_ms
         produce, delivered, topic = self.producer.produce, batch.on_delivery, s.output_topic
+        outputs = batch.outputs
         for event, prediction in scored.predictions:
             value, ts = record(event, prediction)  # type: ignore[arg-type]
             key = event.key()
             try:  # the common case inline: this loop runs once per event
                 produce(topic, value, key, on_delivery=delivered)
                 batch.pending += 1
+                outputs.append((topic, key, value, None))
             except (BufferError, KafkaException):
                 self._produce(batch, topic, key, value)
             if ts is not None:
@@ -222,6 +228,7 @@ class StreamConsumer:
     ) -> None:
         """Hand one record to the producer; wait (paused, polling) while its queue is full."""
         batch.pending += 1
+        batch.outputs.append((topic, key, value, headers))
         while True:
             try:
                 if headers is None:
@@ -240,6 +247,33 @@ class StreamConsumer:
                 batch.pending -= 1
                 batch.failed = batch.failed or f"{topic}: {error}"
                 return
+
+    def _replace_producer(self, stalled_s: float) -> None:
+        """Acknowledgements stopped while a broker is reachable (e.g. it lost the idempotent
+        producer's state): send the unacknowledged outputs again from a fresh producer.
+        Duplicates are possible, loss is not; offsets still wait for the new acknowledgements.
+        """
+        batches = self.inflight.take_all()
+        log.error(
+            "no acknowledgement for %.0f s with a broker reachable: replacing the producer and "
+            "sending %d unacknowledged batches again (duplicates possible, nothing is lost)",
+            stalled_s,
+            len(batches),
+        )
+        self.metrics.producer_restarts.inc()
+        old, self.producer = self.producer, self._new_producer()
+        old.purge(True, True)  # their reports go to the old batches, which nobody reads
+        old.poll(0)
+        for stale in batches:
+            fresh = Batch(
+                next_offsets=stale.next_offsets,
+                timestamps_ms=stale.timestamps_ms,
+                produced=stale.produced,
+            )
+            for topic, key, value, headers in stale.outputs:
+                self._produce(fresh, topic, key, value, headers)
+            fresh.sealed = True
+            self.inflight.add(fresh)
 
     # ------------------------------------------------------------------ commits
 

@@ -7,10 +7,13 @@ batches only, so a commit never covers an event whose output might still be lost
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
 Partition = tuple[str, int]
+# What was handed to the producer: topic, key, value, headers (kept until acknowledged).
+Output = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 
 
 @dataclass
@@ -19,6 +22,8 @@ class Batch:
 
     next_offsets: dict[Partition, int]
     timestamps_ms: list[int] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
+    created: float = field(default_factory=time.monotonic)
     produced: int = 0
     pending: int = 0
     sealed: bool = False
@@ -60,6 +65,16 @@ class InFlight:
             offsets.update(batch.next_offsets)
             finished.append(batch)
         return offsets, finished
+
+    def oldest_age_s(self) -> float:
+        """Seconds the oldest unfinished batch has waited (0 when none waits)."""
+        return time.monotonic() - self._batches[0].created if self._batches else 0.0
+
+    def take_all(self) -> list[Batch]:
+        """Remove and return every batch, oldest first."""
+        batches = list(self._batches)
+        self._batches.clear()
+        return batches
 
     def clear(self) -> int:
         """Forget every batch (after a revocation); returns how many were dropped."""

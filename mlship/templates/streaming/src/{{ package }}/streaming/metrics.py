@@ -85,6 +85,11 @@ class StreamMetrics:
         self.produce_errors = Counter(
             "stream_produce_errors_total", "outputs the broker refused for good", registry=reg
         )
+        self.producer_restarts = Counter(
+            "stream_producer_restarts_total",
+            "producers replaced after acknowledgements stalled with a broker reachable",
+            registry=reg,
+        )
         self.commits = Counter("stream_commits_total", "offset commits", ["result"], registry=reg)
         self.rebalances = Counter(
             "stream_rebalances_total",

@@ -60,6 +60,12 @@ class StreamingSettings(AppSettings):
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     stats_interval_ms: int = Field(5_000, ge=100, description="lag and broker state refresh")
     drain_timeout_s: float = Field(30.0, ge=0, description="shutdown: wait for acknowledgements")
+    stall_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        description="outputs unacknowledged this long while a broker is reachable: the "
+        "producer is replaced and they are sent again",
+    )
 
     health_host: str = "127.0.0.1"
     health_port: int = Field(8080, ge=0, le=65535, description="/health, /ready and /metrics")
