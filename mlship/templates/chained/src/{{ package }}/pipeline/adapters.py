@@ -110,10 +110,9 @@ Adapter = TextClassifier | TokenTagger
 
 def build_adapter(stage: StageSpec, manifest: PipelineManifest) -> Adapter:
     record = stage_record(stage, manifest)
-    buckets = manifest.featurizer.buckets
     if stage.adapter == "text_classifier":
-        expected = buckets
-        adapter: Adapter = TextClassifier(record.classes, buckets)
+        expected = manifest.featurizer.text_buckets
+        adapter: Adapter = TextClassifier(record.classes, expected)
     else:
         condition = stage.stage_inputs[0]
         conditions = manifest.conditions.get(stage.name)
@@ -127,6 +126,7 @@ def build_adapter(stage: StageSpec, manifest: PipelineManifest) -> Adapter:
                 f"stage {stage.name!r} was trained for conditions {conditions}, but its input "
                 f"{condition!r} gives {upstream.classes if upstream else 'nothing recorded'}"
             )
+        buckets = manifest.featurizer.token_buckets
         expected = features.token_width(buckets, conditions)
         adapter = TokenTagger(record.classes, buckets, condition, conditions, manifest.label_mask)
     if record.n_features != expected:

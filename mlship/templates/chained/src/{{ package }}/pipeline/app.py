@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -51,7 +51,7 @@ def _problems(error: ValidationError) -> list[dict[str, Any]]:
 
 async def _json_body(request: Request) -> Any:
     try:
-        return json.loads(await request.body())
+        return orjson.loads(await request.body())
     except ValueError as error:
         raise _Reply(422, {"detail": [{"loc": ["body"], "msg": f"not JSON: {error}"}]}) from None
 
@@ -283,12 +283,11 @@ def create_stage_app(
         metrics.predictions.labels(stage, info.version).inc(len(rows))
         elapsed = time.monotonic() - started
         metrics.stage_duration.labels(stage, "local").observe(elapsed)
-        return JSONResponse(
-            {
-                "predictions": predictor.postprocess(scores),
-                "model": {"name": info.name, "version": info.version},
-                "latency_ms": round(elapsed * 1000, 3),
-            }
-        )
+        payload = {
+            "predictions": predictor.postprocess(scores),
+            "model": {"name": info.name, "version": info.version},
+            "latency_ms": round(elapsed * 1000, 3),
+        }
+        return Response(orjson.dumps(payload), media_type="application/json")
 
     return app

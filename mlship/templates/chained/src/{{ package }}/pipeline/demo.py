@@ -30,7 +30,10 @@ from . import corpus, features
 from .manifest import PIPELINE_MANIFEST, PipelineManifest
 
 SEED = 7
-BUCKETS = 1024
+# Hashed feature columns: wide enough for few collisions, narrow enough that a remote stage's
+# rows stay small on the wire (a token row is TOKEN_BUCKETS + 8 floats).
+TEXT_BUCKETS = 1024
+TOKEN_BUCKETS = 256
 VERSION = "1.0.0"
 PARITY_TOLERANCE = 1e-4
 
@@ -104,8 +107,8 @@ def build(models_dir: Path, model_format: str = "onnx") -> PipelineManifest:
     test = corpus.generate(600, SEED + 1, held_out=True)
     stages: dict[str, dict[str, Any]] = {}
 
-    x_train = features.text_rows([e.text for e in train], BUCKETS)
-    x_test = features.text_rows([e.text for e in test], BUCKETS)
+    x_train = features.text_rows([e.text for e in train], TEXT_BUCKETS)
+    x_test = features.text_rows([e.text for e in test], TEXT_BUCKETS)
     intents: list[str] = []
     for stage, field in (("intent", "intent"), ("urgency", "urgency")):
         model = _train(x_train, [getattr(e, field) for e in train], tfidf=True)
@@ -121,7 +124,7 @@ def build(models_dir: Path, model_format: str = "onnx") -> PipelineManifest:
             path,
             f"{stage}-classifier",
             classes,
-            BUCKETS,
+            TEXT_BUCKETS,
             model_format,
             scores,
             accuracy,
@@ -130,7 +133,7 @@ def build(models_dir: Path, model_format: str = "onnx") -> PipelineManifest:
 
     def token_set(examples: list[corpus.Example]) -> tuple[np.ndarray, list[str]]:
         rows = [
-            features.token_rows(features.tokenize(e.text), e.intent, intents, BUCKETS)
+            features.token_rows(features.tokenize(e.text), e.intent, intents, TOKEN_BUCKETS)
             for e in examples
         ]
         return np.vstack(rows), [tag for e in examples for tag in e.tags]
@@ -151,7 +154,7 @@ def build(models_dir: Path, model_format: str = "onnx") -> PipelineManifest:
         path,
         "entity-tagger",
         tags,
-        features.token_width(BUCKETS, intents),
+        features.token_width(TOKEN_BUCKETS, intents),
         model_format,
         scores,
         entity_recall,
@@ -166,7 +169,11 @@ def build(models_dir: Path, model_format: str = "onnx") -> PipelineManifest:
         "name": "assistant-pipeline",
         "version": VERSION,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "featurizer": {"version": features.FEATURIZER_VERSION, "buckets": BUCKETS},
+        "featurizer": {
+            "version": features.FEATURIZER_VERSION,
+            "text_buckets": TEXT_BUCKETS,
+            "token_buckets": TOKEN_BUCKETS,
+        },
         "stages": {
             name: {
                 "dir": entry["dir"],

@@ -35,7 +35,8 @@ class Featurizer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     version: int
-    buckets: int = Field(gt=0)
+    text_buckets: int = Field(gt=0)
+    token_buckets: int = Field(gt=0)
 
 
 class PipelineManifest(BaseModel):

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+import orjson
 
 from ..inference.predictor import Predictor, load_predictor
 from ..settings import AppSettings
@@ -100,8 +101,8 @@ class RemoteStage:
         try:
             response = await self._client.post(
                 "/v1/predict",
-                json={"instances": rows.tolist()},
-                headers=headers,
+                content=orjson.dumps({"instances": rows}, option=orjson.OPT_SERIALIZE_NUMPY),
+                headers={**headers, "Content-Type": "application/json"},
                 timeout=httpx.Timeout(timeout_s),
             )
         except httpx.TimeoutException as error:
@@ -118,7 +119,11 @@ class RemoteStage:
             raise StageCallError(
                 f"{self.endpoint}: HTTP {response.status_code}: {response.text[:200]}"
             )
-        return self._scores(response.json(), len(rows))
+        try:
+            body = orjson.loads(response.content)
+        except orjson.JSONDecodeError as error:
+            raise StageCallError(f"{self.endpoint}: answer is not JSON ({error})") from error
+        return self._scores(body, len(rows))
 
     def _scores(self, body: Any, n_rows: int) -> np.ndarray:
         model = body.get("model", {}) if isinstance(body, dict) else {}
