@@ -90,12 +90,25 @@ def test_bundled_example_predicts(exported: dict[str, Any]) -> None:
     assert len(json.loads(done.stdout)["predictions"]) == 2
 
 
+def alter(model: Any) -> None:
+    """Change the model's largest weights: an initializer, or a float attribute list
+    (scikit-learn linear and tree operators keep their numbers in attributes)."""
+    if model.graph.initializer:
+        weights = max(model.graph.initializer, key=lambda t: int(np.prod(t.dims)))
+        array = onnx.numpy_helper.to_array(weights)
+        weights.CopyFrom(onnx.numpy_helper.from_array(array * 1.5 + 0.1, weights.name))
+        return
+    attributes = [a for node in model.graph.node for a in node.attribute if len(a.floats) > 1]
+    target = max(attributes, key=lambda a: len(a.floats))
+    values = [v * -1.5 + 0.1 for v in target.floats]
+    del target.floats[:]
+    target.floats.extend(values)
+
+
 def test_an_altered_model_fails_parity(exported: dict[str, Any], models_dir: Path) -> None:
     fp32 = exported["root"] / "work" / "model.fp32.onnx"
     model = onnx.load(str(fp32))
-    weights = max(model.graph.initializer, key=lambda t: np.prod(t.dims))
-    array = onnx.numpy_helper.to_array(weights)
-    weights.CopyFrom(onnx.numpy_helper.from_array(array * 1.5 + 0.1, weights.name))
+    alter(model)
     altered = exported["root"] / "altered.onnx"
     onnx.save_model(model, str(altered))
     assert cli.main(["--models-dir", str(models_dir), "verify", "--model", str(fp32)]) == 0
@@ -105,7 +118,9 @@ def test_an_altered_model_fails_parity(exported: dict[str, Any], models_dir: Pat
 
 def test_too_little_memory_fails_the_budget(tmp_path: Path, models_dir: Path) -> None:
     record = tmp_path / "mlship.yaml"
-    record.write_text("answers:\n  hardware:\n    device_memory_mb: 0.01\nbudget:\n  p99_ms: 50\n")
+    record.write_text(
+        "answers:\n  hardware:\n    device_memory_mb: 1.0e-6\nbudget:\n  p99_ms: 50\n"
+    )
     options = pipeline.Options(
         models_dir=models_dir,
         dist=tmp_path / "dist",
