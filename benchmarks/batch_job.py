@@ -32,11 +32,13 @@ SIZES = tuple(int(n) for n in os.environ.get("BENCH_BATCH_ROWS", "100000,1000000
 TARGET_SPEEDUP = 4.0
 TARGET_RSS_GROWTH = 1.2
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 RUN_TIMEOUT_S = 1800
 PANDAS = "3.1.1"
 
 
-def _group_rss(pgid: int) -> int:
+def _group_usage(pgid: int, cpu: dict[int, float]) -> int:
+    """Resident bytes of the process group now; records each member's CPU seconds so far."""
     total = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -45,6 +47,7 @@ def _group_rss(pgid: int) -> int:
             with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
             if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+                cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / TICKS
                 with open(f"/proc/{entry}/statm", encoding="ascii") as handle:
                     total += int(handle.read().split()[1]) * PAGE
         except (OSError, IndexError, ValueError):
@@ -53,8 +56,12 @@ def _group_rss(pgid: int) -> int:
 
 
 def measure(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, float]:
-    """Wall time and peak RSS of the command's whole process group."""
+    """Wall time, peak RSS and CPU seconds of the command's whole process group.
+
+    CPU is summed over every process seen, from its last 20 ms sample: a figure that other
+    load on the machine does not inflate, unlike wall time."""
     peak = 0
+    cpu: dict[int, float] = {}
     started = time.perf_counter()
     process = subprocess.Popen(
         command,
@@ -69,7 +76,7 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, flo
     def sample() -> None:
         nonlocal peak
         while not done.wait(0.02):
-            peak = max(peak, _group_rss(process.pid))
+            peak = max(peak, _group_usage(process.pid, cpu))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -84,7 +91,11 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, flo
     seconds = time.perf_counter() - started
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} exited {process.returncode}:\n{err[-3000:]!r}")
-    return {"seconds": round(seconds, 2), "peak_rss_mb": round(peak / 2**20, 1)}
+    return {
+        "seconds": round(seconds, 2),
+        "cpu_s": round(sum(cpu.values()), 2),
+        "peak_rss_mb": round(peak / 2**20, 1),
+    }
 
 
 def _prepare(work: Path) -> tuple[Path, Path]:
@@ -194,6 +205,7 @@ def main() -> dict[str, object]:
                 "naive": {**naive, "rows_per_s": round(rows / naive["seconds"])},
                 "job": {**job, "rows_per_s": round(rows / job["seconds"])},
                 "speedup": round(naive["seconds"] / job["seconds"], 2),
+                "cpu_ratio": round(naive["cpu_s"] / job["cpu_s"], 2),
                 "same_predictions": naive_rows == job_rows == rows and naive_labels == job_labels,
             }
             results[str(rows)] = entry
@@ -215,6 +227,7 @@ def main() -> dict[str, object]:
         )
         summary: dict[str, object] = {
             "cores": len(os.sched_getaffinity(0)),
+            "load_average": [round(x, 2) for x in os.getloadavg()],
             "sizes": results,
             "speedup_at_largest": speedup,
             "job_rss_growth": growth,
@@ -222,6 +235,7 @@ def main() -> dict[str, object]:
             "ok": ok,
         }
         print(json.dumps(summary, indent=2))
+        print(f"load average at the end: {os.getloadavg()}", flush=True)
         return summary
     finally:
         shutil.rmtree(work, ignore_errors=True)

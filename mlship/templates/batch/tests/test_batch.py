@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from project import MODELS, module
@@ -215,3 +216,23 @@ def test_csv_ids_with_leading_zeros_stay_text(tmp_path: Path) -> None:
     source.write_text("\n".join([header, *rows]) + "\n")
     run(source, tmp_path / "out")
     assert output_ids(tmp_path / "out") == ["007", "010", "123"]
+
+
+def test_both_ndjson_parsers_read_the_same_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readers = module("batch.readers")
+    assert readers._polars() is not None, "polars is a dependency: the fast parser"
+    source, _ = make_input(tmp_path, "ndjson", rows=500, bad=0)
+    manifest = manifest_module.load_manifest(MODELS)
+    schema = pa.schema(
+        [pa.field("id", pa.int64())]
+        + [pa.field(name, pa.float64()) for name in job.feature_names(manifest)]
+    )
+    block = memoryview(source.read_bytes())
+    fast = readers.parse_ndjson(block, schema)
+    monkeypatch.setattr(readers, "_polars", lambda: None)
+    fallback = readers.parse_ndjson(block, schema)
+    assert fast is not None and fallback is not None
+    assert fast.num_rows == 500
+    assert fast.equals(fallback)

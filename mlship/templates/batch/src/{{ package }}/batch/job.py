@@ -21,7 +21,7 @@ from ..inference.manifest import Manifest, verify_artifact
 from . import metrics, progress
 from .errors import CountMismatch, JobConfigError, RejectRateExceeded
 from .output import Layout, PartResult, completed, write_json
-from .plan import Plan, build_plan, estimate_parts
+from .plan import Checksums, Plan, build_plan, estimate_parts
 from .scoring import OUTPUT_FORMAT_VERSION
 from .settings import BatchSettings
 
@@ -75,6 +75,7 @@ def _run(
         params,
         skip=str(settings.output.resolve()),
     )
+    checksums = Checksums([f.source for f in plan.inputs])
     layout = Layout(settings.output)
     done = completed(layout, plan, settings.overwrite)
     pending = [part for part in plan.parts if part.name not in done]
@@ -92,6 +93,8 @@ def _run(
     counter.add(sum(r.records for r in done.values()))
     with progress.ProgressBar(counter, plan.records, progress.wanted(settings.progress)):
         fresh = engine.run(plan, pending, layout)
+    sums = checksums.result()
+    base["inputs"] = [{**f, "sha256": sums[f["source"]]} for f in base["inputs"]]
     results = {**done, **{r.name: r for r in fresh}}
     ordered = [results[part.name] for part in plan.parts]
     document = _finish(base, ordered, plan, settings, clock)

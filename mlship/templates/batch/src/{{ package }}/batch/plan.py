@@ -1,6 +1,6 @@
 """Split the input into parts: the unit of parallel work, of resume and of audit.
 
-One pass over each file computes its sha256 (for the run manifest), counts its records
+One pass over each file counts its records
 independently of the parser (so the counts can be reconciled) and cuts line-oriented files
 at newlines every ``part_bytes``. Parquet files are cut at row-group boundaries.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ class InputFile:
     source: str
     format: str
     bytes: int
-    sha256: str
+    sha256: str  # filled in by Checksums at the end of the run
     records: int
 
 
@@ -131,24 +131,19 @@ def _format_of(name: str) -> str | None:
     return None
 
 
-def scan_lines(source: str, part_bytes: int) -> tuple[str, int, int, list[tuple[int, int]]]:
-    """sha256, size, line count and cut points (byte offset, lines before it) of a file.
+def scan_lines(source: str, part_bytes: int) -> tuple[int, int, list[tuple[int, int]]]:
+    """Size, line count and cut points (byte offset, lines before it) of a file.
 
-    One read of the file; the hash runs in a second thread (hashlib releases the GIL)
-    while this one counts newlines with numpy, so the scan costs about one hash.
+    Newlines are counted with numpy (several times faster than ``bytes.count``); the file's
+    sha256 is computed later, while the parts are scored (:class:`Checksums`).
     """
     fs, path = filesystem(source)
-    digest = hashlib.sha256()
     offset = lines = 0
     target = part_bytes
     cuts: list[tuple[int, int]] = []
     last = b"\n"
-    with ThreadPoolExecutor(1) as hasher, fs.open_input_stream(path) as stream:
-        hashing: Future[None] | None = None
+    with fs.open_input_stream(path) as stream:
         while chunk := stream.read(_SCAN):
-            if hashing is not None:
-                hashing.result()
-            hashing = hasher.submit(digest.update, chunk)
             while target < offset + len(chunk):
                 newline = chunk.find(b"\n", max(target - offset, 0))
                 if newline < 0:
@@ -159,11 +154,52 @@ def scan_lines(source: str, part_bytes: int) -> tuple[str, int, int, list[tuple[
             lines += _newlines(chunk)
             offset += len(chunk)
             last = chunk[-1:]
-        if hashing is not None:
-            hashing.result()
     if offset and last != b"\n":
         lines += 1  # a last line without a newline is still a record
-    return digest.hexdigest(), offset, lines, [c for c in cuts if c[0] < offset]
+    return offset, lines, [c for c in cuts if c[0] < offset]
+
+
+class Checksums:
+    """sha256 of every input file, computed in a background thread while the job runs
+    (hashlib releases the GIL), so that the audit costs no time before scoring starts.
+    The thread is a daemon: a failing run does not wait for it."""
+
+    def __init__(self, sources: list[str]) -> None:
+        self._sources = sources
+        self._sums: dict[str, str] = {}
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="checksums", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            for source in self._sources:
+                self._sums[source] = sha256_of(source)
+        except BaseException as error:  # handed to the caller of result()
+            self._error = error
+
+    def result(self) -> dict[str, str]:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return dict(self._sums)
+
+
+def sha256_of(source: str) -> str:
+    fs, path = filesystem(source)
+    digest = hashlib.sha256()
+    with fs.open_input_stream(path) as stream:
+        while chunk := stream.read(_SCAN):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def stamp(source: str) -> dict[str, Any]:
+    """Size and modification time: what tells a completed part that its input is unchanged."""
+    fs, path = filesystem(source)
+    info = fs.get_file_info(path)
+    mtime = info.mtime_ns if info.mtime is not None else None
+    return {"size": info.size, "mtime_ns": mtime}
 
 
 def _newlines(data: bytes) -> int:
@@ -191,7 +227,7 @@ def csv_header(source: str) -> tuple[tuple[str, ...], int]:
 def plan_line_file(
     index: int, source: str, fmt: str, part_bytes: int
 ) -> tuple[InputFile, list[Part], list[str]]:
-    sha, size, lines, cuts = scan_lines(source, part_bytes)
+    size, lines, cuts = scan_lines(source, part_bytes)
     header: tuple[str, ...] = ()
     start, skip = 0, 0
     if fmt == "csv":
@@ -215,17 +251,13 @@ def plan_line_file(
                 )
             )
     records = max(0, lines - skip)
-    return InputFile(source, fmt, size, sha, records), parts, list(header)
+    return InputFile(source, fmt, size, "", records), parts, list(header)
 
 
 def plan_parquet_file(
     index: int, source: str, part_rows: int
 ) -> tuple[InputFile, list[Part], list[str]]:
     fs, path = filesystem(source)
-    digest = hashlib.sha256()
-    with fs.open_input_stream(path) as stream:
-        while chunk := stream.read(_SCAN):
-            digest.update(chunk)
     size = fs.get_file_info(path).size or 0
     with fs.open_input_file(path) as handle:
         meta = pq.ParquetFile(handle).metadata
@@ -249,7 +281,7 @@ def plan_parquet_file(
                     )
                 )
             first, begin, rows = first + rows, group + 1, 0
-    return InputFile(source, "parquet", size, digest.hexdigest(), sum(groups)), parts, columns
+    return InputFile(source, "parquet", size, "", sum(groups)), parts, columns
 
 
 def sniff_id_type(source: str, fmt: str, id_column: str, header: list[str]) -> str | None:
@@ -299,10 +331,14 @@ def parquet_id_type(source: str, id_column: str) -> str:
     return "string"
 
 
-def part_key(part: Part, sha256: str, common: dict[str, Any]) -> str:
+def part_key(part: Part, common: dict[str, Any]) -> str:
     """Everything that determines a part's output bytes; a completed part is reused only
     when its key matches."""
-    document = {"sha256": sha256, "part": [part.format, part.start, part.end], **common}
+    document = {
+        "input": stamp(part.source),
+        "part": [part.format, part.start, part.end],
+        **common,
+    }
     return hashlib.sha256(json.dumps(document, sort_keys=True).encode()).hexdigest()
 
 
@@ -345,15 +381,8 @@ def build_plan(
             f"input: no record among the first lines carries the id column {id_column!r}",
             hint="name the key column with --id-column (APP_ID_COLUMN)",
         )
-    keyed = [
-        Part(**{**asdict(p), "header": p.header, "key": part_key(p, _sha(inputs, p), common)})
-        for p in parts
-    ]
+    keyed = [Part(**{**asdict(p), "header": p.header, "key": part_key(p, common)}) for p in parts]
     return Plan(inputs, keyed, id_column, id_type or "string", features, common)
-
-
-def _sha(inputs: list[InputFile], part: Part) -> str:
-    return next(f.sha256 for f in inputs if f.source == part.source)
 
 
 def estimate_parts(source: str, input_format: str, part_bytes: int) -> int:
