@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -174,10 +175,12 @@ def throughput(
     }
 
 
-def latency_at(rate: float, python: Path, dest: Path, broker: TansuBroker) -> dict[str, Any]:
+def latency_at(
+    rate: float, python: Path, dest: Path, broker: TansuBroker, taskset: list[str]
+) -> dict[str, Any]:
     env = topic_env(broker, uuid.uuid4().hex[:8])
     metrics = f"http://127.0.0.1:{env['APP_HEALTH_PORT']}/metrics"
-    with consumer_process([str(python), "-m", f"{PACKAGE}.streaming"], dest, env):
+    with consumer_process([*taskset, str(python), "-m", f"{PACKAGE}.streaming"], dest, env):
         # Load starts once the group has assigned every partition (a join takes ~2 s).
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and assigned(metrics) < 3:
@@ -254,27 +257,46 @@ def prepare(work: Path) -> tuple[Path, Path]:
     return dest, python
 
 
+def pin() -> tuple[list[str], str]:
+    """Consumer on core 0; this process, the broker, the readers and the spike on core 1.
+
+    So the consumer under test has one core to itself (as far as this run goes), as in the
+    online benchmark; without two usable cores nothing is pinned.
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2 or shutil.which("taskset") is None:
+        return [], "not pinned (fewer than 2 cores or no taskset)"
+    os.sched_setaffinity(0, {cores[1]})  # inherited by the broker and the spike
+    return ["taskset", "-c", str(cores[0])], f"consumer on core {cores[0]}, the rest on {cores[1]}"
+
+
 def main() -> dict[str, Any]:
+    taskset, pinning = pin()
     with tempfile.TemporaryDirectory(prefix="mlship-bench-stream-") as tmp:
         work = Path(tmp)
         dest, python = prepare(work)
         with running_broker(work / "tansu.log") as broker:
             naive = throughput(
                 "naive",
-                [str(python), str(ROOT / "benchmarks" / "naive_consumer.py")],
+                [*taskset, str(python), str(ROOT / "benchmarks" / "naive_consumer.py")],
                 dest,
                 broker,
                 NAIVE_EVENTS,
                 {"NAIVE_PACKAGE": PACKAGE},
             )
             generated = throughput(
-                "generated", [str(python), "-m", f"{PACKAGE}.streaming"], dest, broker, EVENTS, {}
+                "generated",
+                [*taskset, str(python), "-m", f"{PACKAGE}.streaming"],
+                dest,
+                broker,
+                EVENTS,
+                {},
             )
             half = round(generated["steady_predictions_per_s"] / 2, 0)
-            spike = latency_at(half, python, dest, broker)
+            spike = latency_at(half, python, dest, broker, taskset)
             # A lighter point too: on a shared 2-core machine the load generator, the broker
             # and the consumer compete for the same cores at half the isolated maximum.
-            quarter = latency_at(round(half / 2, 0), python, dest, broker)
+            quarter = latency_at(round(half / 2, 0), python, dest, broker, taskset)
     ratio = generated["steady_predictions_per_s"] / max(naive["steady_predictions_per_s"], 1e-9)
     p99 = spike.get("p99_ms")
     result = {
@@ -284,6 +306,7 @@ def main() -> dict[str, Any]:
         "half_rate_spike": spike,
         "quarter_rate_spike": quarter,
         "load_average_1m": round(os.getloadavg()[0], 2),
+        "pinning": pinning,
         "targets": {"speedup": TARGET_RATIO, "p99_ms_at_half_rate": TARGET_P99_MS},
         "ok": ratio >= TARGET_RATIO
         and p99 is not None
