@@ -154,6 +154,7 @@ class DelayingProxy:
 
         async def forward(request: Request) -> Response:
             self.calls += 1
+            body = await request.body()
             if self.slow_every == 1 or self.calls % self.slow_every == 1:
                 await asyncio.sleep(self.delay_s)
             if not clients:
@@ -161,7 +162,7 @@ class DelayingProxy:
             upstream = await clients[0].request(
                 request.method,
                 request.url.path,
-                content=await request.body(),
+                content=body,
                 headers={"content-type": "application/json"},
                 timeout=10,
             )
@@ -189,12 +190,12 @@ class DelayingProxy:
         self.thread.join(timeout=10)
 
 
-def split_pipeline(project: Project, reset_s: float) -> Path:
+def split_pipeline(project: Project, reset_s: float, failures: int = 3) -> Path:
     """The shipped pipeline with test timings and a short circuit reset (to see it close)."""
     spec = yaml.safe_load((project.path / "pipeline.yaml").read_text())
     for stage in spec["stages"]:
         if stage["name"] == "entities":
-            stage["circuit"] = {"failures": 3, "reset_s": reset_s}
+            stage["circuit"] = {"failures": failures, "reset_s": reset_s}
             stage.update(attempt_timeout_ms=ATTEMPT_MS, timeout_ms=STAGE_MS, retries=RETRIES)
     path = project.path / f"pipeline-test-{reset_s}.yaml"
     path.write_text(yaml.safe_dump(spec))
@@ -265,7 +266,8 @@ def test_a_slow_stage_times_out_and_retries_as_configured(project: Project) -> N
         DelayingProxy(stage.url, delay_s=ATTEMPT_MS / 1000 * 3) as proxy,
     ):
         env = {
-            "APP_PIPELINE_FILE": str(split_pipeline(project, reset_s=60.0)),
+            # every failed attempt counts towards the circuit: keep it closed here
+            "APP_PIPELINE_FILE": str(split_pipeline(project, reset_s=60.0, failures=10)),
             "APP_ENDPOINTS": json.dumps({"entities": proxy.url}),
             "APP_DEADLINE_MS": str(DEADLINE_MS),
             "APP_PROBE_INTERVAL_S": "60",
