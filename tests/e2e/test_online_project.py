@@ -251,6 +251,9 @@ def test_a_triton_client_calls_it_unchanged(running_service: str, online_project
 def test_several_workers_share_one_view_of_metrics(online_project: Project) -> None:
     """APP_WORKERS=2 (the image's default): every worker ready, metrics summed across them."""
     with serve(online_project, env={"APP_WORKERS": "2"}) as service:
+        deadline = time.monotonic() + 60  # /ready answered from the first worker up
+        while service.output().count("sha256 verified") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         body = predict_body(dataset_rows(1))
         statuses = [
             httpx.post(f"{service.url}/v1/predict", content=body, timeout=10).status_code
