@@ -175,3 +175,52 @@ def test_unknown_variant_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_models_dir_default_is_the_project(models_dir: Path) -> None:
     assert models_dir == MODELS
+
+
+def test_torch_module_exports_with_the_newer_exporter(
+    copied_models: Path, manifest_doc: dict[str, Any], tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A state dict plus a factory is a plain nn.Module: torch.export-based exporter."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxscript")
+    width = manifest_doc["input"]["shape"][1]
+    classes = len(manifest_doc["output"]["classes"] or [0, 1])
+    factory = tmp_path / "edge_factory.py"
+    factory.write_text(
+        "import torch\n\n\n"
+        "def build():\n"
+        "    return torch.nn.Sequential(\n"
+        f"        torch.nn.Linear({width}, 256),\n"
+        "        torch.nn.ReLU(),\n"
+        f"        torch.nn.Linear(256, {classes}),\n"
+        "        torch.nn.Softmax(dim=1),\n"
+        "    )\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("APP_TORCH_MODEL_FACTORY", "edge_factory:build")
+    torch.manual_seed(0)
+    weights = copied_models / "weights.pth"
+    torch.save(__import__("edge_factory").build().state_dict(), weights)
+    document = dict(
+        manifest_doc,
+        framework="torch",
+        file=weights.name,
+        sha256=module("inference.manifest").sha256_of(weights),
+        source="user",
+    )
+    (copied_models / "manifest.json").write_text(json.dumps(document))
+    options = pipeline.Options(
+        models_dir=copied_models,
+        dist=tmp_path / "dist",
+        work=tmp_path / "work",
+        record=tmp_path / "none.yaml",
+        target="server",
+        quiet=True,
+    )
+    report = pipeline.run_pipeline(quick_config(), options)
+    assert "torch.export" in report["export"]["exporter"]
+    assert report["export"]["external_data"] == []
+    assert not list((tmp_path / "work").glob("*.data"))
+    assert isinstance(report["export"]["inputs"][0]["shape"][0], str)  # dynamic batch axis
+    assert report["variants"][0]["parity"]["passed"]
+    assert "random" in report["sample"]["origin"]

@@ -98,7 +98,10 @@ def train_torch(x: np.ndarray, y: np.ndarray, path: Path) -> Any:
 
     torch.manual_seed(SEED)
     mean = torch.from_numpy(x.mean(axis=0))
-    std = torch.from_numpy(x.std(axis=0) + 1e-6)
+    # Pixels that never vary in training keep a scale of 1, as StandardScaler does: dividing
+    # by a tiny number would blow up any ink they get later (and int8's activation range).
+    spread = x.std(axis=0)
+    std = torch.from_numpy(np.where(spread < 1e-3, 1.0, spread).astype(np.float32))
 
     class DigitsMlp(nn.Module):
         def __init__(self) -> None:

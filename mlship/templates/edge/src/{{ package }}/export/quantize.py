@@ -115,7 +115,26 @@ def _fp16(fp32: Path, path: Path) -> None:
     model = onnx.load(str(fp32))
     # Inputs and outputs stay float32, so callers need no change.
     converted = convert_float_to_float16(model, keep_io_types=True)
+    _sort_nodes(converted.graph)
     onnx.save_model(converted, str(path))
+
+
+def _sort_nodes(graph: onnx.GraphProto) -> None:
+    """Put nodes in dependency order: the fp16 converter appends its input casts last."""
+    ready = {i.name for i in graph.input} | {t.name for t in graph.initializer} | {""}
+    pending = list(graph.node)
+    ordered: list[onnx.NodeProto] = []
+    while pending:
+        runnable = [n for n in pending if all(name in ready for name in n.input)]
+        if not runnable:  # a cycle or a missing input: leave it to the checker to name
+            ordered += pending
+            break
+        for node in runnable:
+            ordered.append(node)
+            ready.update(node.output)
+        pending = [n for n in pending if all(n is not r for r in runnable)]
+    del graph.node[:]
+    graph.node.extend(ordered)
 
 
 def _ops(path: Path) -> list[tuple[str, str]]:
