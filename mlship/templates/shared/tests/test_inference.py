@@ -198,3 +198,39 @@ def test_drift_is_small_on_the_baseline_and_large_when_shifted() -> None:
     shifted.observe(np.full(500, 0.95))
     value = shifted.value()
     assert value is not None and value > 1.0
+
+
+def test_a_regression_model_predicts_values(
+    copied_models: Path, manifest_doc: dict[str, Any]
+) -> None:
+    framework = manifest_doc["framework"]
+    if framework == "torch":
+        pytest.skip("the regression check exports with scikit-learn tooling")
+    from sklearn.linear_model import LinearRegression
+
+    width = manifest_doc["input"]["shape"][1]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, width)).astype(np.float32)
+    model = LinearRegression().fit(x, x @ np.arange(width, dtype=np.float32))
+    if framework == "onnx":
+        from skl2onnx import to_onnx
+
+        path = copied_models / "regressor.onnx"
+        path.write_bytes(to_onnx(model, x[:1]).SerializeToString())
+    else:
+        import skops.io
+
+        path = copied_models / "regressor.skops"
+        skops.io.dump(model, path)
+    document = dict(
+        manifest_doc,
+        task="regression",
+        output={"name": None, "classes": None},
+        baseline=None,
+    )
+    _use_model_file(copied_models, document, path)
+    loaded = inference.load_predictor(settings.AppSettings(models_dir=copied_models))
+    predictions = loaded.predict(x[:3].tolist())
+    assert [set(p) for p in predictions] == [{"value"}] * 3
+    expected = model.predict(x[:3])
+    assert [p["value"] for p in predictions] == pytest.approx(expected.tolist(), rel=1e-4)
