@@ -234,3 +234,21 @@ def test_a_regression_model_predicts_values(
     assert [set(p) for p in predictions] == [{"value"}] * 3
     expected = model.predict(x[:3])
     assert [p["value"] for p in predictions] == pytest.approx(expected.tolist(), rel=1e-4)
+
+
+def test_an_onnx_graph_with_a_fixed_batch_size_still_serves_batches(
+    copied_models: Path, manifest_doc: dict[str, Any], predictor: Any
+) -> None:
+    if manifest_doc["framework"] != "onnx":
+        pytest.skip("a fixed batch dimension is an ONNX export matter")
+    import onnx
+
+    graph = onnx.load(copied_models / manifest_doc["file"])
+    graph.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    fixed = copied_models / "fixed.onnx"
+    onnx.save(graph, fixed)
+    _use_model_file(copied_models, manifest_doc, fixed)
+    loaded = inference.load_predictor(settings.AppSettings(models_dir=copied_models))
+    assert not loaded.gains_from_batching
+    rows = np.linspace(0, 1, 5 * predictor.schema.n_features, dtype=np.float32).reshape(5, -1)
+    np.testing.assert_allclose(loaded.run(rows), predictor.run(rows), rtol=1e-5, atol=1e-6)

@@ -75,11 +75,35 @@ class OnnxRuntime:
         self._input = inputs[0].name
         self._outputs = [_pick_output([o.name for o in session.get_outputs()], manifest)]
         self._run = session.run
-        self.gains_from_batching = b"TreeEnsemble" in path.read_bytes()
+        batch_dim = inputs[0].shape[0]
+        # a graph exported with a fixed batch size takes exactly that many rows per call
+        self.fixed_batch = batch_dim if isinstance(batch_dim, int) and batch_dim > 0 else None
+        if self.fixed_batch:
+            log.warning(
+                "%s: the batch dimension is fixed to %d; rows are run in chunks of that size",
+                path.name,
+                self.fixed_batch,
+            )
+        tree = b"TreeEnsemble" in path.read_bytes()
+        self.gains_from_batching = tree and self.fixed_batch is None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
+        if self.fixed_batch and len(batch) != self.fixed_batch:
+            return self._run_in_chunks(batch, self.fixed_batch)
         result: np.ndarray = self._run(self._outputs, {self._input: batch})[0]
         return result
+
+    def _run_in_chunks(self, batch: np.ndarray, size: int) -> np.ndarray:
+        parts = []
+        for start in range(0, len(batch), size):
+            chunk = batch[start : start + size]
+            rows = len(chunk)
+            if rows < size:  # pad the last chunk; the padding rows' outputs are dropped
+                chunk = np.concatenate(
+                    [chunk, np.zeros((size - rows, batch.shape[1]), batch.dtype)]
+                )
+            parts.append(self._run(self._outputs, {self._input: chunk})[0][:rows])
+        return np.concatenate(parts)
 
 
 def _pick_output(names: list[str], manifest: Manifest) -> str:
