@@ -51,8 +51,14 @@ def _project(work: Path, model_format: str) -> Path:
 
 def _run(dest: Path, *args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(dest / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    # The project's own output goes to stderr: stdout carries only the JSON result.
     subprocess.run(
-        [sys.executable, "-m", *args], cwd=dest, env=env, check=True, timeout=RUN_TIMEOUT_S
+        [sys.executable, "-m", *args],
+        cwd=dest,
+        env=env,
+        check=True,
+        timeout=RUN_TIMEOUT_S,
+        stdout=sys.stderr,
     )
 
 
