@@ -102,7 +102,7 @@ def _static(fp32: Path, path: Path, calibration: np.ndarray) -> None:
     quantize_static(
         str(fp32),
         str(path),
-        reader,  # type: ignore[arg-type]
+        reader,
         quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QInt8,
         weight_type=QuantType.QInt8,
