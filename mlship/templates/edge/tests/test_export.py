@@ -224,3 +224,20 @@ def test_torch_module_exports_with_the_newer_exporter(
     assert isinstance(report["export"]["inputs"][0]["shape"][0], str)  # dynamic batch axis
     assert report["variants"][0]["parity"]["passed"]
     assert "random" in report["sample"]["origin"]
+
+
+def test_a_sample_file_is_used_and_checked(
+    exported: dict[str, Any], models_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fp32 = str(exported["root"] / "work" / "model.fp32.onnx")
+    width = json.loads((models_dir / "manifest.json").read_text())["input"]["shape"][1]
+    rows = np.random.default_rng(3).uniform(0, 1, size=(20, width)).astype(np.float32)
+    good = tmp_path / "sample.npz"
+    np.savez(good, x=rows)
+    args = ["--models-dir", str(models_dir), "--sample"]
+    assert cli.main([*args, str(good), "verify", "--model", fp32]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"] == 20
+    narrow = tmp_path / "narrow.npy"
+    np.save(narrow, rows[:, :-1])
+    assert cli.main([*args, str(narrow), "verify", "--model", fp32]) == 2
+    assert f"the model takes (n, {width})" in capsys.readouterr().err
