@@ -66,6 +66,7 @@ FAMILIES = {
     "stream_consumer_lag": "gauge",
     "stream_in_flight_batches": "gauge",
     "stream_consumer_paused": "gauge",
+    "stream_pauses": "counter",
     "stream_broker_connected": "gauge",
     "stream_assigned_partitions": "gauge",
     "model_predictions": "counter",
@@ -321,6 +322,30 @@ def test_poison_events_go_to_the_dead_letter_topic_with_reasons(
     assert "has 29 values, expected 30" in by_key[b"too-short"].headers()[-6][1].decode()
     assert metrics['stream_dead_letters_total{reason="schema"}'] == 4
     assert metrics['stream_dead_letters_total{reason="unparseable"}'] == 3
+
+
+def test_a_full_producer_queue_pauses_and_loses_nothing(
+    project: Project, broker: TansuBroker, topics: Topics
+) -> None:
+    """A producer queue of 50 records and batches of 200: every batch waits for room."""
+    sent = events(5000)
+    produce(broker.bootstrap, topics.input, sent)
+    tiny_queue = json.dumps({"queue.buffering.max.messages": 50})
+    with (
+        consumer(
+            project,
+            broker.bootstrap,
+            topics,
+            producer_config=tiny_queue,
+            max_batch_size="200",
+            max_in_flight_batches="2",
+        ) as running,
+        TopicReader(broker.bootstrap, topics.output) as reader,
+    ):
+        records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=1.0)
+        metrics = running.metrics()
+    assert keys_of(records) == Counter(key for key, _ in sent)
+    assert metrics['stream_pauses_total{cause="producer_queue"}'] > 0
 
 
 def test_sigkill_mid_stream_then_restart_loses_nothing(

@@ -121,7 +121,7 @@ class StreamConsumer:
             if stalled > s.stall_timeout_s and self.state.broker_connected:
                 self._replace_producer(stalled)
             if len(self.inflight) >= s.max_in_flight_batches:
-                self._pause()
+                self._pause("in_flight")
                 self.producer.poll(0.05)  # wait for acknowledgements, not for events
                 self._keep_membership()
                 continue
@@ -239,7 +239,7 @@ class StreamConsumer:
                     )
                 return
             except BufferError:
-                self._pause()
+                self._pause("producer_queue")
                 self.producer.poll(0.05)
                 self._keep_membership()
                 self.state.turned()
@@ -311,8 +311,9 @@ class StreamConsumer:
 
     # ------------------------------------------------------------------ backpressure
 
-    def _pause(self) -> None:
+    def _pause(self, cause: str) -> None:
         if not self.paused:
+            self.metrics.pauses.labels(cause).inc()
             assignment = self.consumer.assignment()
             if assignment:
                 self.consumer.pause(assignment)

@@ -127,6 +127,12 @@ class StreamMetrics:
         self.paused = Gauge(
             "stream_consumer_paused", "1 while partitions are paused by backpressure", registry=reg
         )
+        self.pauses = Counter(
+            "stream_pauses_total",
+            "times partitions were paused by backpressure",
+            ["cause"],
+            registry=reg,
+        )
         self.broker_up = Gauge(
             "stream_broker_connected", "1 while a broker connection is up", registry=reg
         )
@@ -172,6 +178,8 @@ class StreamMetrics:
             self.dead_lettered.labels(reason)
         for result in ("ok", "failed"):
             self.commits.labels(result)
+        for cause in ("in_flight", "producer_queue"):
+            self.pauses.labels(cause)
         for kind in ("assign", "revoke", "lost"):
             self.rebalances.labels(kind)
 
