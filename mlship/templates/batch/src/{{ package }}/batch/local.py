@@ -66,8 +66,13 @@ def _context() -> Any:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload([__name__, *_PRELOAD])
     return context
+
+
+# imported once by the fork server instead of once per worker (a missing one is skipped);
+# not polars, whose thread pool must not be inherited through fork
+_PRELOAD = ("onnxruntime",)
 
 
 class LocalEngine:
