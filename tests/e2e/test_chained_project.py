@@ -28,10 +28,17 @@ from .conftest import (
     Venv,
     free_port,
     prepare_project,
+    render_project,
     serve,
     start_process,
     stop_group,
     wait_ready,
+)
+from .packaging_helpers import (
+    PROMETHEUS_SERIES,
+    grafana_exprs,
+    promql_metric_names,
+    series_names,
 )
 
 pytestmark = pytest.mark.e2e
@@ -116,6 +123,20 @@ def test_colocated_pipeline_serves_every_stage(project: Project) -> None:
             assert stage["model"]["sha256"] == recorded[name]["sha256"]
         metrics = httpx.get(f"{service.url}/metrics").text
         assert metric(metrics, "pipeline_stage_duration_seconds_count", stage="entities") >= 1
+    exported = set()  # every family declared on /metrics, whether it has samples yet or not
+    for line in metrics.splitlines():
+        if line.startswith("# TYPE"):
+            _, _, name, kind = line.split()
+            exported |= series_names({name: kind})
+    read = set()
+    observability = project.path / "observability"
+    for group in yaml.safe_load((observability / "alerts.yml").read_text())["groups"]:
+        for rule in group["rules"]:
+            read |= promql_metric_names(rule["expr"])
+    dashboard = json.loads((observability / "grafana" / "dashboard.json").read_text())
+    for expr in grafana_exprs(dashboard):
+        read |= promql_metric_names(expr)
+    assert read - PROMETHEUS_SERIES - exported == set()
 
 
 # ------------------------------------------------------------------ split variant
@@ -291,3 +312,59 @@ def test_a_slow_stage_times_out_and_retries_as_configured(project: Project) -> N
             report = body["stages"]["entities"]
             assert (report["status"], report["attempts"]) == ("ok", 2), report
             assert body["predictions"][0]["entities"]
+
+
+# ------------------------------------------------------------------ packaging (render only)
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return render_project(
+        tmp_path_factory.mktemp("chained-files") / "assistant",
+        pattern="chained",
+        project_name="assistant",
+        package="assistant",
+    )
+
+
+def tool(*command: str, cwd: Path) -> str:
+    result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"{' '.join(command)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout + result.stderr
+
+
+def test_dockerfile_and_kubernetes_manifests_pass_their_linters(rendered: Path) -> None:
+    tool("hadolint", "--failure-threshold", "warning", "Dockerfile", cwd=rendered)
+    manifests = sorted(
+        str(p.relative_to(rendered))
+        for p in (rendered / "k8s").rglob("*.yaml")
+        if p.name != "kustomization.yaml"
+    )
+    assert any("split/stage-entities" in m for m in manifests)
+    tool("kubernetes-validate", "--strict", *manifests, cwd=rendered)
+    for kustomization in ("k8s/kustomization.yaml", "k8s/split/kustomization.yaml"):
+        listed = yaml.safe_load((rendered / kustomization).read_text())["resources"]
+        assert all((rendered / kustomization).parent.joinpath(r).is_file() for r in listed)
+
+
+def test_alert_rules_and_prometheus_config_pass_promtool(rendered: Path) -> None:
+    observability = rendered / "observability"
+    tool("promtool", "check", "config", "prometheus.yml", cwd=observability)
+    assert "SUCCESS" in tool("promtool", "test", "rules", "alerts.test.yml", cwd=observability)
+
+
+def test_compose_split_profile_points_at_its_stage_services(rendered: Path) -> None:
+    compose = yaml.safe_load((rendered / "docker-compose.yml").read_text())
+    services = compose["services"]
+    split = services["pipeline-split"]["environment"]
+    endpoints = json.loads(split["APP_ENDPOINTS"])
+    assert split["APP_SPLIT"] == "true"
+    for stage, url in endpoints.items():
+        name = url.removeprefix("http://").split(":")[0]
+        assert services[name]["environment"]["APP_SERVE_STAGE"] == stage
+        assert services[name]["profiles"] == ["split"]
+    stages = {s["name"] for s in yaml.safe_load((rendered / "pipeline.yaml").read_text())["stages"]}
+    assert set(endpoints) == stages
+    assert all(
+        p.startswith("127.0.0.1:") for svc in services.values() for p in svc.get("ports", [])
+    )
