@@ -20,14 +20,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from ..inference.drift import DriftMonitor
 from ..inference.predictor import Predictor
-from .events import RecordEncoder, dead_letter_headers
+from .events import Event, RecordEncoder, dead_letter_headers
 from .health import LoopState
 from .inflight import Batch, InFlight, Partition
 from .kafka_logs import kafka_logger
@@ -155,16 +155,18 @@ class StreamConsumer:
         started = time.perf_counter()
         generation = self.generation
         offsets: dict[Partition, int] = {}
-        for event in events:
-            offsets[(event.topic(), event.partition())] = event.offset() + 1  # type: ignore[index,operator]
+        consumed: list[Any] = events  # consumed messages always carry topic, partition, offset
+        for message in consumed:
+            offsets[(message.topic(), message.partition())] = message.offset() + 1
+        batch_events = cast(list[Event], events)
         batch = Batch(next_offsets=offsets)
-        scored = score(self.predictor, events)
+        scored = score(self.predictor, batch_events)
         s, version, m = self.settings, self.version, self.metrics
         record, timestamps = self.encoder.record, batch.timestamps_ms
         produce, delivered, topic = self.producer.produce, batch.on_delivery, s.output_topic
         outputs = batch.outputs
         for event, prediction in scored.predictions:
-            value, ts = record(event, prediction)  # type: ignore[arg-type]
+            value, ts = record(event, prediction)
             key = event.key()
             try:  # the common case inline: this loop runs once per event
                 produce(topic, value, key, on_delivery=delivered)
@@ -180,9 +182,9 @@ class StreamConsumer:
             self._produce(
                 batch,
                 s.dlq_topic,
-                event.key(),  # type: ignore[arg-type]
-                event.value(),  # type: ignore[arg-type]
-                dead_letter_headers(event, poison.reason, poison.detail, version),  # type: ignore[arg-type]
+                event.key(),
+                event.value(),
+                dead_letter_headers(event, poison.reason, poison.detail, version),
             )
             log.warning(
                 "dead letter: %s at %s[%s]@%s: %s",
@@ -210,9 +212,9 @@ class StreamConsumer:
             m.inference.labels(version).observe(scored.model_seconds)
             if self.drift is not None:
                 self.drift.observe(self.predictor.drift_scores(scored.scores))
-                value = self.drift.value()
-                if value is not None:
-                    m.drift.labels(version).set(value)
+                psi = self.drift.value()
+                if psi is not None:
+                    m.drift.labels(version).set(psi)
         m.batch_duration.observe(time.perf_counter() - started)
         m.in_flight.set(len(self.inflight))
         self._summary["consumed"] += n
@@ -294,9 +296,11 @@ class StreamConsumer:
             return
         partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
         try:
-            self.consumer.commit(offsets=partitions, asynchronous=not sync)
             if sync:
+                self.consumer.commit(offsets=partitions, asynchronous=False)
                 self.metrics.commits.labels("ok").inc()
+            else:
+                self.consumer.commit(offsets=partitions, asynchronous=True)
         except KafkaException as error:
             # Not fatal: the events are re-delivered and scored again (at-least-once).
             self.metrics.commits.labels("failed").inc()

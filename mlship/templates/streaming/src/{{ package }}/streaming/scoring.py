@@ -79,7 +79,7 @@ def _run(
     predictor: Predictor, events: list[Event], array: np.ndarray, result: Scored
 ) -> tuple[np.ndarray, list[Event]]:
     try:
-        scores = predictor.run(array)
+        scores: np.ndarray = predictor.run(array)
         finite = _finite_rows(scores)
         if finite.all():
             return scores, events
