@@ -29,6 +29,7 @@ from project import (
     pipeline_manifest,
     pipeline_settings,
     spec,
+    tracing,
 )
 from prometheus_client import CollectorRegistry
 
@@ -464,3 +465,27 @@ def test_attempt_timeouts_leave_room_for_retries(tmp_path: Path) -> None:
     assert sample(m, "pipeline_stage_retries_total", {"stage": "entities"}) == 2
     assert sample(m, "pipeline_stage_errors_total", {"stage": "entities", "reason": "timeout"}) == 3
     assert report.latency_ms < 90
+
+
+def test_stages_are_traced_when_tracing_is_on(tmp_path: Path) -> None:
+    sdk = pytest.importorskip("opentelemetry.sdk.trace", reason="the otel extra is not installed")
+    from opentelemetry import propagate
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = sdk.TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced = tracing.Tracing(provider.get_tracer("test"), propagate)
+    ex, _ = make_executor(write_pipeline(tmp_path), stand_ins(urgency=Scripted(2, fail=-1)))
+    ex.tracing = traced
+    with traced.span("request") as parent:
+        run(ex)
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    assert {"stage intent", "stage urgency", "stage entities"} <= set(spans)
+    assert spans["stage urgency"].attributes["stage.status"] == "default"
+    assert spans["stage entities"].parent.span_id == parent.get_span_context().span_id
+    headers: dict[str, str] = {}
+    with traced.span("outgoing"):
+        traced.inject(headers)
+    assert headers["traceparent"].startswith("00-")

@@ -22,6 +22,7 @@ from .manifest import load_pipeline_manifest
 from .metrics import Metrics
 from .settings import PipelineSettings
 from .spec import SpecError, load_spec
+from .tracing import setup as setup_tracing
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ def build_app(settings: PipelineSettings):  # type: ignore[no-untyped-def]
     from .app import create_pipeline_app, create_stage_app
 
     metrics = Metrics(settings.request_deadline_ms())
+    tracing, flush = setup_tracing(settings.tracing, settings.serve_stage or "pipeline")
     if settings.serve_stage:
         spec, _ = load_spec(settings.pipeline_file)
         names = [s.name for s in spec.stages]
@@ -47,8 +49,11 @@ def build_app(settings: PipelineSettings):  # type: ignore[no-untyped-def]
             raise CompatibilityError(
                 f"stage {settings.serve_stage!r}: model sha256 differs from models/pipeline.json"
             )
-        return create_stage_app(settings, settings.serve_stage, predictor, metrics)
-    return create_pipeline_app(settings, build_pipeline(settings, metrics), metrics)
+        return create_stage_app(
+            settings, settings.serve_stage, predictor, metrics, tracing=tracing, on_close=flush
+        )
+    pipeline = build_pipeline(settings, metrics, tracing=tracing)
+    return create_pipeline_app(settings, pipeline, metrics, tracing=tracing, on_close=flush)
 
 
 def main(argv: list[str] | None = None) -> int:

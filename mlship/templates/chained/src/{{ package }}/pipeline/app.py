@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -29,6 +29,7 @@ from .executor import PipelineFailed
 from .guard import Guard
 from .metrics import Metrics
 from .settings import PipelineSettings
+from .tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,13 @@ def _base_app(settings: PipelineSettings, metrics: Metrics, lifespan: Any) -> Fa
 
 
 def create_pipeline_app(
-    settings: PipelineSettings, pipeline: Pipeline, metrics: Metrics
+    settings: PipelineSettings,
+    pipeline: Pipeline,
+    metrics: Metrics,
+    tracing: Tracing | None = None,
+    on_close: Callable[[], Any] | None = None,
 ) -> FastAPI:
+    tracing = tracing or Tracing()
     probes: dict[str, bool] = {name: True for name in pipeline.stages}
 
     async def probe_once() -> None:
@@ -121,6 +127,8 @@ def create_pipeline_app(
         finally:
             task.cancel()
             await pipeline.close()
+            if on_close is not None:
+                on_close()
 
     app = _base_app(settings, metrics, lifespan)
     model_of = {name: b.stage.info for name, b in pipeline.stages.items()}
@@ -195,7 +203,8 @@ def create_pipeline_app(
             )
         texts = [x.text for x in body.instances]
         try:
-            outcome = await pipeline.executor.run(texts, started + budget_ms / 1000, rid)
+            with tracing.span("POST /v1/predict", carrier=dict(request.headers), request_id=rid):
+                outcome = await pipeline.executor.run(texts, started + budget_ms / 1000, rid)
         except PipelineFailed as error:
             if error.status == 504:
                 metrics.deadline_exceeded.inc()
@@ -231,7 +240,12 @@ def create_pipeline_app(
 
 
 def create_stage_app(
-    settings: PipelineSettings, stage: str, predictor: Predictor, metrics: Metrics
+    settings: PipelineSettings,
+    stage: str,
+    predictor: Predictor,
+    metrics: Metrics,
+    tracing: Tracing | None = None,
+    on_close: Callable[[], Any] | None = None,
 ) -> FastAPI:
     """One stage's model behind the v1 protocol, honouring the caller's ``X-Deadline-Ms``."""
     from concurrent.futures import ThreadPoolExecutor
@@ -243,6 +257,8 @@ def create_stage_app(
         metrics.stage_ready.labels(stage).set(1)
         yield
         pool.shutdown(wait=False)
+        if on_close is not None:
+            on_close()
 
     app = _base_app(settings, metrics, lifespan)
     info = predictor.info
@@ -274,9 +290,12 @@ def create_stage_app(
         loop = asyncio.get_running_loop()
         left = budget_s - (time.monotonic() - started)
         try:
-            scores = await asyncio.wait_for(
-                loop.run_in_executor(pool, predictor.run, rows), timeout=max(left, 0.0)
-            )
+            with (tracing or Tracing()).span(
+                f"stage {stage} model", carrier=dict(request.headers), rows=len(rows)
+            ):
+                scores = await asyncio.wait_for(
+                    loop.run_in_executor(pool, predictor.run, rows), timeout=max(left, 0.0)
+                )
         except TimeoutError:
             metrics.rejected.labels("timeout").inc()
             return JSONResponse({"detail": "deadline exceeded"}, status_code=504)

@@ -18,6 +18,7 @@ from .metrics import Metrics
 from .settings import PipelineSettings
 from .spec import PipelineSpec, SpecError, load_spec
 from .stages import LocalStage, RemoteStage, Stage
+from .tracing import Tracing
 
 
 @dataclass
@@ -45,7 +46,10 @@ def endpoint_of(name: str, declared: str | None, settings: PipelineSettings) -> 
 
 
 def build_pipeline(
-    settings: PipelineSettings, metrics: Metrics, rng: random.Random | None = None
+    settings: PipelineSettings,
+    metrics: Metrics,
+    rng: random.Random | None = None,
+    tracing: Tracing | None = None,
 ) -> Pipeline:
     spec, order = load_spec(settings.pipeline_file)
     unknown = sorted(set(settings.endpoints) - {s.name for s in spec.stages})
@@ -71,7 +75,7 @@ def build_pipeline(
         if endpoint is None and stage.model is None:
             raise CompatibilityError(f"stage {stage.name!r} has only an endpoint; set APP_SPLIT")
         if endpoint is not None:
-            runner = RemoteStage(record, endpoint, settings.max_concurrency)
+            runner = RemoteStage(record, endpoint, settings.max_concurrency, tracing)
             breaker = breaker_for(stage, metrics)
         else:
             runner = LocalStage(record, settings, pool)
@@ -85,4 +89,4 @@ def build_pipeline(
             runner.location,
         ).set(1)
         bound[stage.name] = BoundStage(stage, adapter, runner, breaker)
-    return Pipeline(spec, manifest, Executor(spec, order, bound, metrics, rng), pool)
+    return Pipeline(spec, manifest, Executor(spec, order, bound, metrics, rng, tracing), pool)

@@ -27,6 +27,7 @@ from .breaker import CircuitBreaker, State
 from .metrics import Metrics
 from .spec import PipelineSpec, StageSpec, downstream_ms
 from .stages import Stage, StageCallError, StageTimeout, StageUnavailable
+from .tracing import Tracing
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +86,10 @@ class Executor:
         bound: dict[str, BoundStage],
         metrics: Metrics,
         rng: random.Random | None = None,
+        tracing: Tracing | None = None,
     ) -> None:
         self.spec = spec
+        self.tracing = tracing or Tracing()
         self.order = order
         self.bound = bound
         self.metrics = metrics
@@ -104,9 +107,16 @@ class Executor:
             try:
                 for dep in bound.spec.stage_inputs:
                     await done[dep].wait()
-                await self._run_one(
-                    bound, texts, outputs, outcome.reports[name], deadline, request_id
-                )
+                report = outcome.reports[name]
+                with self.tracing.span(
+                    f"stage {name}", stage=name, location=bound.stage.location
+                ) as span:
+                    try:
+                        await self._run_one(bound, texts, outputs, report, deadline, request_id)
+                    finally:
+                        if span is not None:
+                            span.set_attribute("stage.status", report.status)
+                            span.set_attribute("stage.attempts", report.attempts)
             finally:
                 done[name].set()
 

@@ -19,6 +19,7 @@ from ..inference.predictor import Predictor, load_predictor
 from ..settings import AppSettings
 from .adapters import CompatibilityError
 from .manifest import StageRecord
+from .tracing import Tracing
 
 
 class StageCallError(Exception):
@@ -81,8 +82,15 @@ class RemoteStage:
 
     location = "remote"
 
-    def __init__(self, record: StageRecord, endpoint: str, max_connections: int = 64) -> None:
+    def __init__(
+        self,
+        record: StageRecord,
+        endpoint: str,
+        max_connections: int = 64,
+        tracing: Tracing | None = None,
+    ) -> None:
         self.record = record
+        self.tracing = tracing or Tracing()
         self.endpoint = endpoint.rstrip("/")
         self.info = {
             "name": record.name,
@@ -98,6 +106,7 @@ class RemoteStage:
 
     async def call(self, rows: np.ndarray, timeout_s: float, request_id: str) -> np.ndarray:
         headers = {"X-Request-Id": request_id, "X-Deadline-Ms": f"{timeout_s * 1000:.1f}"}
+        self.tracing.inject(headers)
         try:
             response = await self._client.post(
                 "/v1/predict",
