@@ -35,6 +35,22 @@ class Runtime(Protocol):
         ...
 
 
+def _preload_cuda_libraries(ort: Any) -> None:
+    """Load the CUDA and cuDNN libraries that NVIDIA's pip wheels installed.
+
+    The GPU image takes CUDA from wheels instead of a CUDA base image, so the libraries sit
+    in site-packages where the dynamic loader does not look; onnxruntime-gpu (1.21 and
+    newer) can load them itself before the CUDA provider needs them.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    try:
+        preload()
+    except Exception as error:  # the provider check below reports what is missing
+        log.warning("could not preload the CUDA libraries: %s", error)
+
+
 class OnnxRuntime:
     """onnxruntime with explicit thread counts; CUDA provider when asked and present."""
 
@@ -51,6 +67,7 @@ class OnnxRuntime:
         has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
         use_gpu = False
         if settings.device != "cpu" and has_cuda:
+            _preload_cuda_libraries(ort)
             session = ort.InferenceSession(
                 str(path), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
             )
