@@ -236,3 +236,13 @@ def test_both_ndjson_parsers_read_the_same_values(
     assert fast is not None and fallback is not None
     assert fast.num_rows == 500
     assert fast.equals(fallback)
+
+
+def test_progress_bar_only_when_asked_or_on_a_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source, _ = make_input(tmp_path, "ndjson", rows=300, bad=0)
+    run(source, tmp_path / "quiet", progress="auto")  # pytest's stderr is not a terminal
+    assert "rows/s" not in capsys.readouterr().err
+    run(source, tmp_path / "shown", progress="on")
+    assert "300/300 rows" in capsys.readouterr().err
