@@ -275,7 +275,7 @@ def create_stage_app(
         }
 
     @app.post("/v1/predict")
-    async def predict(request: Request) -> JSONResponse:
+    async def predict(request: Request) -> Response:
         started = time.monotonic()
         request_id_var.set(request.headers.get("x-request-id") or uuid.uuid4().hex)
         budget_s = _deadline_ms(request, settings.request_deadline_ms()) / 1000
