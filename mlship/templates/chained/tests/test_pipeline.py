@@ -8,6 +8,7 @@ stage models built by ``make model``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import time
@@ -489,3 +490,35 @@ def test_stages_are_traced_when_tracing_is_on(tmp_path: Path) -> None:
     with traced.span("outgoing"):
         traced.inject(headers)
     assert headers["traceparent"].startswith("00-")
+
+
+def test_a_cancelled_probe_does_not_wedge_the_circuit(tmp_path: Path) -> None:
+    """A request failing elsewhere cancels a half-open probe; the next call still probes."""
+    down = Scripted(5, fail=-1)
+    ex, m = make_executor(write_pipeline(tmp_path, reset_s=0.05), stand_ins(entities=down))
+    for _ in range(3):
+        run(ex)
+    time.sleep(0.06)
+    down.fail, down.delay_s = 0, 1.0
+
+    async def cancelled_probe() -> None:
+        task = asyncio.create_task(ex.run(["fly to Oslo"], time.monotonic() + 1, "t"))
+        await asyncio.sleep(0.05)  # the probe is in flight
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancelled_probe())
+    down.delay_s = 0.0
+    assert run(ex).reports["entities"].status == "ok"
+    assert sample(m, "pipeline_circuit_state", {"stage": "entities"}) == 0
+
+
+def test_a_defect_in_a_stage_is_logged_and_falls_back(tmp_path: Path, caplog: Any) -> None:
+    broken = Scripted(3)  # three columns where the tagger has five tags
+    ex, m = make_executor(write_pipeline(tmp_path, retries=2), stand_ins(entities=broken))
+    outcome = run(ex)
+    assert outcome.reports["entities"].status == "skipped"
+    assert outcome.reports["entities"].attempts == 1  # defects are not retried
+    assert sample(m, "pipeline_stage_errors_total", {"stage": "entities", "reason": "error"}) == 1
+    assert "stage entities raised" in caplog.text

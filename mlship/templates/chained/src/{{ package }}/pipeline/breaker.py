@@ -58,6 +58,10 @@ class CircuitBreaker:
         self._probing = False
         self._set(State.CLOSED)
 
+    def abandon(self) -> None:
+        """A call that was let through ended without a verdict (cancelled)."""
+        self._probing = False
+
     def failure(self) -> None:
         self._probing = False
         self._failures += 1

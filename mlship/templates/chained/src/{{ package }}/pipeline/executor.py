@@ -182,12 +182,20 @@ class Executor:
                     else:
                         scores = rows[:, :0]
                     output = bound.adapter.decode(scores, context)
-                except (TimeoutError, StageCallError) as error:
-                    failure = (
-                        StageTimeout(f"{spec.name!r}: no answer within {left * 1000:.1f} ms")
-                        if isinstance(error, TimeoutError)
-                        else error
-                    )
+                except asyncio.CancelledError:
+                    if bound.breaker is not None:
+                        bound.breaker.abandon()  # a cancelled probe must not block the next
+                    raise
+                except Exception as error:
+                    if isinstance(error, TimeoutError):
+                        failure: StageCallError = StageTimeout(
+                            f"{spec.name!r}: no answer within {left * 1000:.1f} ms"
+                        )
+                    elif isinstance(error, StageCallError):
+                        failure = error
+                    else:  # a defect in an adapter or a model: logged, never retried
+                        log.exception("stage %s raised", spec.name, extra={"stage": spec.name})
+                        failure = StageCallError(f"{type(error).__name__}: {error}")
                     reason, message = failure.reason, str(failure)
                     self.metrics.stage_errors.labels(spec.name, reason).inc()
                     if bound.breaker is not None:
