@@ -117,7 +117,7 @@ def create_topics(bootstrap: str, names: list[str], partitions: int = 3) -> None
     """Create topics and wait for every future while the admin client is alive."""
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 4})
     futures = admin.create_topics([NewTopic(n, partitions, 1) for n in names], request_timeout=30)
     for future in futures.values():
         future.result(timeout=60)
