@@ -522,3 +522,36 @@ def test_a_defect_in_a_stage_is_logged_and_falls_back(tmp_path: Path, caplog: An
     assert outcome.reports["entities"].attempts == 1  # defects are not retried
     assert sample(m, "pipeline_stage_errors_total", {"stage": "entities", "reason": "error"}) == 1
     assert "stage entities raised" in caplog.text
+
+
+def test_a_tighter_caller_deadline_is_honoured(client: Any) -> None:
+    body = {"instances": [{"text": "play adele"}]}
+    answer = client.post("/v1/predict", json=body, headers={"X-Deadline-Ms": "80"}).json()
+    assert answer["deadline_ms"] == 80
+    assert all(s["budget_ms"] <= 80 for s in answer["stages"].values())
+    late = client.post("/v1/predict", json=body, headers={"X-Deadline-Ms": "0"})
+    assert late.status_code == 504 and late.json()["stage"] == "intent"
+
+
+def test_a_stage_service_speaks_v1_and_stops_at_the_callers_deadline() -> None:
+    record = pipeline_manifest.load_pipeline_manifest(MODELS).stages["urgency"]
+    settings = pipeline_settings.PipelineSettings(models_dir=MODELS / record.dir, device="cpu")
+    predictor = inference.load_predictor(settings)
+    service = app.create_stage_app(
+        settings, "urgency", predictor, metrics.Metrics(100, CollectorRegistry())
+    )
+    rows = [[0.0] * record.n_features, [1.0] * record.n_features]
+    with TestClient(service) as stage_client:
+        answer = stage_client.post("/v1/predict", json={"instances": rows})
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["model"] == {"name": record.name, "version": record.version}
+        assert [p["label"] for p in body["predictions"]] == [
+            record.classes[int(np.argmax(p["scores"]))] for p in body["predictions"]
+        ]
+        late = stage_client.post(
+            "/v1/predict", json={"instances": rows}, headers={"X-Deadline-Ms": "0"}
+        )
+        assert late.status_code == 504
+        bad = stage_client.post("/v1/predict", json={"instances": [[1.0]]})
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["instances", 0]
