@@ -241,3 +241,27 @@ def test_a_sample_file_is_used_and_checked(
     np.save(narrow, rows[:, :-1])
     assert cli.main([*args, str(narrow), "verify", "--model", fp32]) == 2
     assert f"the model takes (n, {width})" in capsys.readouterr().err
+
+
+def test_scores_not_labels_are_compared(
+    copied_models: Path, manifest_doc: dict[str, Any], tmp_path: Path
+) -> None:
+    """A manifest may name an ONNX model's integer label output; parity uses the scores."""
+    if manifest_doc["framework"] != "onnx":
+        pytest.skip("applies to ONNX source models")
+    outputs = [o.name for o in onnx.load(str(copied_models / manifest_doc["file"])).graph.output]
+    if "label" not in outputs:
+        pytest.skip("the model has no label output")
+    document = dict(manifest_doc, output={"name": "label", "classes": None}, task="unknown")
+    (copied_models / "manifest.json").write_text(json.dumps(document))
+    options = pipeline.Options(
+        models_dir=copied_models,
+        dist=tmp_path / "dist",
+        work=tmp_path / "work",
+        record=tmp_path / "none.yaml",
+        variants=[],
+        quiet=True,
+    )
+    report = pipeline.run_pipeline(quick_config(), options)
+    assert report["export"]["score_output"] == "probabilities"
+    assert report["variants"][0]["parity"]["label_agreement"] == 1.0

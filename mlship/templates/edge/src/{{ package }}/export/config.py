@@ -26,6 +26,9 @@ class Tolerance(BaseModel):
     max_abs_diff: float | None = Field(None, ge=0, description="largest score difference")
     min_label_agreement: float = Field(1.0, ge=0, le=1)
     max_accuracy_drop: float | None = Field(None, ge=0, description="in accuracy points, 0-1")
+    # Outputs without classes (regression, unknown): largest difference as a share of the
+    # source's value range, since label agreement says nothing there.
+    max_range_diff: float | None = Field(None, ge=0)
 
 
 class BenchmarkConfig(BaseModel):
@@ -64,9 +67,11 @@ class ExportConfig(BaseModel):
     variants: list[Variant] = ["dynamic"]
     tolerances: dict[str, Tolerance] = {
         "fp32": Tolerance(max_abs_diff=1e-4, min_label_agreement=1.0, max_accuracy_drop=0.0),
-        "dynamic": Tolerance(min_label_agreement=0.97, max_accuracy_drop=0.02),
-        "static": Tolerance(min_label_agreement=0.95, max_accuracy_drop=0.03),
-        "fp16": Tolerance(max_abs_diff=1e-2, min_label_agreement=0.99, max_accuracy_drop=0.01),
+        "dynamic": Tolerance(min_label_agreement=0.97, max_accuracy_drop=0.02, max_range_diff=0.05),
+        "static": Tolerance(min_label_agreement=0.95, max_accuracy_drop=0.03, max_range_diff=0.08),
+        "fp16": Tolerance(
+            max_abs_diff=1e-2, min_label_agreement=0.99, max_accuracy_drop=0.01, max_range_diff=0.01
+        ),
     }
     calibration_rows: int = Field(200, ge=1)
     benchmark: BenchmarkConfig = BenchmarkConfig()

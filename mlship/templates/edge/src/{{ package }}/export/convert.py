@@ -60,7 +60,7 @@ def export_model(predictor: Predictor, source: Path, dest: Path, opset: int) -> 
         opset=_default_opset(model),
         inputs=[_describe(i) for i in model.graph.input],
         outputs=outputs,
-        score_output=score_output_name([o["name"] for o in outputs], predictor),
+        score_output=score_output_name(outputs, predictor),
         external_data=external,
     )
 
@@ -172,9 +172,10 @@ def _default_opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def score_output_name(names: list[str], predictor: Predictor) -> str:
-    wanted = predictor.manifest.output.name
-    for candidate in (wanted, *SCORE_OUTPUTS):
-        if candidate in names:
+def score_output_name(outputs: list[dict[str, Any]], predictor: Predictor) -> str:
+    """The float output that carries scores (probabilities or values), not integer labels."""
+    floats = [o["name"] for o in outputs if str(o["dtype"]).startswith("float")]
+    for candidate in (predictor.manifest.output.name, *SCORE_OUTPUTS):
+        if candidate in floats:
             return str(candidate)
-    return names[-1] if len(names) > 1 else names[0]
+    return str(floats[-1] if floats else outputs[0]["name"])

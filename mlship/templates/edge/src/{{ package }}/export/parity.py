@@ -28,6 +28,7 @@ class Parity:
     source_accuracy: float | None
     worst: list[dict[str, Any]]
     problems: list[str]
+    range_diff: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -48,6 +49,7 @@ class Parity:
             "accuracy": self.accuracy,
             "source_accuracy": self.source_accuracy,
             "accuracy_delta": self.accuracy_delta,
+            "range_diff": self.range_diff,
             "passed": self.passed,
             "problems": self.problems,
             "worst": self.worst,
@@ -102,6 +104,9 @@ def compare(
         ],
         problems=[],
     )
+    if not classifier:
+        spread = float(np.ptp(reference)) or 1.0
+        result.range_diff = result.max_abs_diff / spread
     result.problems = _problems(result, tolerance)
     return result
 
@@ -118,6 +123,15 @@ def _problems(result: Parity, tolerance: Tolerance) -> list[str]:
     ):
         found.append(
             f"label agreement {result.label_agreement:.4f} < {tolerance.min_label_agreement:g}"
+        )
+    if (
+        result.range_diff is not None
+        and tolerance.max_range_diff is not None
+        and result.range_diff > tolerance.max_range_diff
+    ):
+        found.append(
+            f"max difference is {result.range_diff:.2%} of the output's range "
+            f"(allowed {tolerance.max_range_diff:.0%})"
         )
     delta = result.accuracy_delta
     if (

@@ -73,11 +73,18 @@ def run_pipeline(config: ExportConfig, options: Options) -> dict[str, Any]:
     manifest = predictor.manifest
     sample = load_sample(manifest, options.sample)
     labels = labels_as_indices(sample.y, manifest.output.classes)
-    reference = predictor.run(sample.x)
 
     _progress(options, 2, f"exporting {manifest.framework} -> ONNX opset {config.opset}")
     source = artifact_path(manifest, options.models_dir)
+    # Score with the source before exporting: torch's exporter leaves a TorchScript module
+    # unusable under inference mode.
+    early = None if manifest.framework == "onnx" else np.asarray(predictor.run(sample.x))
     exported = export_model(predictor, source, work / "model.fp32.onnx", config.opset)
+    reference = (
+        early
+        if early is not None
+        else source_scores(predictor, source, sample.x, exported.score_output)
+    )
     fp32_scores = run_scores(open_session(exported.path), sample.x, exported.score_output)
     fp32_parity = parity.compare(reference, fp32_scores, config.tolerances["fp32"], labels)
     if not fp32_parity.passed:
@@ -193,7 +200,24 @@ def verify(
     sample = load_sample(predictor.manifest, sample_path)
     labels = labels_as_indices(sample.y, predictor.manifest.output.classes)
     session = open_session(model)
-    names = [o.name for o in session.get_outputs()]
-    scores = run_scores(session, sample.x, score_output_name(names, predictor))
+    outputs = [{"name": o.name, "dtype": _dtype(o.type)} for o in session.get_outputs()]
+    output = score_output_name(outputs, predictor)
+    scores = run_scores(session, sample.x, output)
+    source = artifact_path(predictor.manifest, models_dir)
+    reference = source_scores(predictor, source, sample.x, output)
     tolerance = config.tolerances.get(variant, config.tolerances["fp32"])
-    return parity.compare(predictor.run(sample.x), np.asarray(scores), tolerance, labels)
+    return parity.compare(reference, np.asarray(scores), tolerance, labels)
+
+
+def _dtype(onnxruntime_type: str) -> str:
+    """``tensor(float)`` -> ``float32``, ``tensor(int64)`` -> ``int64``."""
+    inner = onnxruntime_type.removeprefix("tensor(").removesuffix(")")
+    return "float32" if inner == "float" else inner
+
+
+def source_scores(predictor: Any, source: Path, x: np.ndarray, output: str) -> np.ndarray:
+    """The source model's scores: the ONNX file's own score output, else the runtime's."""
+    if predictor.manifest.framework == "onnx":
+        # the manifest may name a label output; compare the scores the export is judged on
+        return run_scores(open_session(source), x, output)
+    return np.asarray(predictor.run(x))
