@@ -265,3 +265,14 @@ def test_scores_not_labels_are_compared(
     report = pipeline.run_pipeline(quick_config(), options)
     assert report["export"]["score_output"] == "probabilities"
     assert report["variants"][0]["parity"]["label_agreement"] == 1.0
+
+
+def test_outputs_without_classes_are_judged_by_their_range() -> None:
+    parity = module("export.parity")
+    tolerance = quick_config().tolerances["dynamic"]
+    reference = np.linspace(0.0, 100.0, 50)
+    close = parity.compare(reference, reference + 1.0, tolerance)
+    assert close.passed and close.label_agreement is None
+    far = parity.compare(reference, reference + 10.0, tolerance)
+    assert not far.passed
+    assert "10.00% of the output's range" in far.problems[0]
