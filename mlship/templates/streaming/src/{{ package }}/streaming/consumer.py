@@ -64,6 +64,7 @@ class StreamConsumer:
         self.stopping = False
         self.fatal: str | None = None
         self.generation = 0
+        self.connected_since = time.monotonic()
         self._last_logged: dict[int, float] = {}
         self._summary = {"consumed": 0, "produced": 0, "dead": 0, "since": time.monotonic()}
         baseline = predictor.manifest.baseline
@@ -117,7 +118,9 @@ class StreamConsumer:
             if failure is not None:
                 self.fatal = f"the broker refused an output for good: {failure}"
                 break
-            stalled = self.inflight.oldest_age_s()
+            # Count a stall from the later of the batch and the last reconnection: after an
+            # outage the old producer gets its chance to deliver first.
+            stalled = min(self.inflight.oldest_age_s(), time.monotonic() - self.connected_since)
             if stalled > s.stall_timeout_s and self.state.broker_connected:
                 self._replace_producer(stalled)
             if len(self.inflight) >= s.max_in_flight_batches:
@@ -337,6 +340,8 @@ class StreamConsumer:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.metrics.rebalances.labels("assign").inc()
         self.state.assigned = [f"{p.topic}[{p.partition}]" for p in partitions]
+        if not self.state.broker_connected:
+            self.connected_since = time.monotonic()
         self.state.broker_connected = True
         self.metrics.assigned.set(len(partitions))
         self.paused = False
@@ -398,6 +403,7 @@ class StreamConsumer:
         up = any(b.get("state") == "UP" for b in stats.get("brokers", {}).values())
         if up and not self.state.broker_connected:
             log.info("broker connection up")
+            self.connected_since = time.monotonic()
             self._last_logged.clear()
         self.state.broker_connected = up
         self.metrics.broker_up.set(1 if up else 0)
