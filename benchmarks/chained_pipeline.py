@@ -38,6 +38,11 @@ PACKAGE = "bench_chain"
 RATE_RPS = float(os.environ.get("BENCH_RATE_RPS", "50"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
 OVERHEAD_RUNS = 2000
+# A budget wide enough that stages do not time out: the split latencies then measure the
+# hops, not the fallbacks. With the demo's 100 ms budget (20 ms attempts) and five
+# processes on two shared cores, a few timeouts open the entities circuit and part of
+# the split answers come from its fallback.
+BUDGET_MS = float(os.environ.get("BENCH_BUDGET_MS", "1000"))
 
 
 def _free_port() -> int:
@@ -57,7 +62,7 @@ def _prepare(work: Path) -> Path:
         pattern="chained",
         project_name="bench-chain",
         package=PACKAGE,
-        p99_ms=100.0,
+        p99_ms=BUDGET_MS,
     )
     subprocess.run(
         [sys.executable, "-m", f"{PACKAGE}.pipeline.demo"],
@@ -168,6 +173,7 @@ def _executor_overhead(dest: Path, texts: list[str]) -> dict[str, Any]:
         models_dir=dest / "models",
         device="cpu",
         log_json=False,
+        latency_budget_ms=BUDGET_MS,
     )
     pipeline = build.build_pipeline(settings, metrics.Metrics(100, CollectorRegistry()))
     order = pipeline.executor.order
@@ -231,6 +237,7 @@ def main() -> dict[str, object]:
     results["hop_cost_p99_ms"] = round(split["p99_ms"] - colocated["p99_ms"], 2)
     # Split errors and fallbacks are part of the measurement (5 processes on a shared
     # machine miss per-attempt timeouts); the co-located pipeline must answer every request.
+    results["budget_ms"] = BUDGET_MS
     results["ok"] = colocated["errors"] == 0 and colocated["degraded"] == 0
     for key, value in results.items():
         print(f"{key}: {value}")
