@@ -30,6 +30,7 @@ from project import (
     pipeline_manifest,
     pipeline_settings,
     spec,
+    stages,
     tracing,
 )
 from prometheus_client import CollectorRegistry
@@ -555,3 +556,27 @@ def test_a_stage_service_speaks_v1_and_stops_at_the_callers_deadline() -> None:
         assert late.status_code == 504
         bad = stage_client.post("/v1/predict", json={"instances": [[1.0]]})
         assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["instances", 0]
+
+
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_a_remote_stage_gives_the_local_scores_over_either_protocol(protocol: str) -> None:
+    import httpx
+
+    record = pipeline_manifest.load_pipeline_manifest(MODELS).stages["intent"]
+    settings = pipeline_settings.PipelineSettings(models_dir=MODELS / record.dir, device="cpu")
+    predictor = inference.load_predictor(settings)
+    service = app.create_stage_app(
+        settings, "intent", predictor, metrics.Metrics(100, CollectorRegistry())
+    )
+    remote = stages.RemoteStage(
+        record, "http://stage", protocol=protocol, transport=httpx.ASGITransport(app=service)
+    )
+    rows = np.random.default_rng(0).poisson(0.2, (3, record.n_features)).astype(np.float32)
+
+    async def call() -> np.ndarray:
+        try:
+            return await remote.call(rows, 5.0, "test")
+        finally:
+            await remote.close()
+
+    np.testing.assert_allclose(asyncio.run(call()), predictor.run(rows), rtol=1e-5, atol=1e-6)

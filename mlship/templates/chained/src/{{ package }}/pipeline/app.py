@@ -15,6 +15,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import numpy as np
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -274,11 +275,61 @@ def create_stage_app(
             "model": {"name": info.name, "version": info.version},
         }
 
+    @app.get("/v2/health/ready")
+    async def v2_ready() -> dict[str, bool]:
+        return {"ready": True}
+
+    @app.post("/v2/models/{name}/infer")
+    async def infer_v2(name: str, request: Request) -> Response:
+        """The Open Inference Protocol's JSON form, for callers that speak v2."""
+        if name != info.name:
+            return JSONResponse({"error": f"unknown model {name!r}"}, status_code=404)
+        body = await _json_body(request)
+        try:
+            tensor = body["inputs"][0]
+            array = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
+            rows = predictor.schema.from_array(array, loc="inputs[0]")
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            return JSONResponse({"error": f"inputs[0]: {error}"}, status_code=400)
+        except InputSchemaError as error:
+            return JSONResponse({"error": str(error)}, status_code=400)
+        scores = await _run_model(request, rows)
+        if scores is None:
+            return JSONResponse({"error": "deadline exceeded"}, status_code=504)
+        output = {
+            "name": "probabilities",
+            "datatype": "FP32",
+            "shape": list(scores.shape),
+            "data": scores.reshape(-1),
+        }
+        payload = {"model_name": info.name, "model_version": info.version, "outputs": [output]}
+        return Response(
+            orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+        )
+
+    async def _run_model(request: Request, rows: Any) -> Any:
+        """Scores, or None when the caller's deadline ran out first."""
+        started = time.monotonic()
+        budget_s = _deadline_ms(request, settings.request_deadline_ms()) / 1000
+        loop = asyncio.get_running_loop()
+        try:
+            with (tracing or Tracing()).span(
+                f"stage {stage} model", carrier=dict(request.headers), rows=len(rows)
+            ):
+                scores = await asyncio.wait_for(
+                    loop.run_in_executor(pool, predictor.run, rows), timeout=budget_s
+                )
+        except TimeoutError:
+            metrics.rejected.labels("timeout").inc()
+            return None
+        metrics.predictions.labels(stage, info.version).inc(len(rows))
+        metrics.stage_duration.labels(stage, "local").observe(time.monotonic() - started)
+        return scores
+
     @app.post("/v1/predict")
     async def predict(request: Request) -> Response:
         started = time.monotonic()
         request_id_var.set(request.headers.get("x-request-id") or uuid.uuid4().hex)
-        budget_s = _deadline_ms(request, settings.request_deadline_ms()) / 1000
         body = await _json_body(request)
         instances = body.get("instances") if isinstance(body, dict) else None
         try:
@@ -287,25 +338,13 @@ def create_stage_app(
             return JSONResponse({"detail": [p.as_dict() for p in error.problems]}, status_code=422)
         if len(rows) > settings.max_instances * 64:
             return JSONResponse({"detail": f"{len(rows)} rows is too many"}, status_code=413)
-        loop = asyncio.get_running_loop()
-        left = budget_s - (time.monotonic() - started)
-        try:
-            with (tracing or Tracing()).span(
-                f"stage {stage} model", carrier=dict(request.headers), rows=len(rows)
-            ):
-                scores = await asyncio.wait_for(
-                    loop.run_in_executor(pool, predictor.run, rows), timeout=max(left, 0.0)
-                )
-        except TimeoutError:
-            metrics.rejected.labels("timeout").inc()
+        scores = await _run_model(request, rows)
+        if scores is None:
             return JSONResponse({"detail": "deadline exceeded"}, status_code=504)
-        metrics.predictions.labels(stage, info.version).inc(len(rows))
-        elapsed = time.monotonic() - started
-        metrics.stage_duration.labels(stage, "local").observe(elapsed)
         payload = {
             "predictions": predictor.postprocess(scores),
             "model": {"name": info.name, "version": info.version},
-            "latency_ms": round(elapsed * 1000, 3),
+            "latency_ms": round((time.monotonic() - started) * 1000, 3),
         }
         return Response(orjson.dumps(payload), media_type="application/json")
 

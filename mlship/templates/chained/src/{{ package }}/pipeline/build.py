@@ -75,7 +75,9 @@ def build_pipeline(
         if endpoint is None and stage.model is None:
             raise CompatibilityError(f"stage {stage.name!r} has only an endpoint; set APP_SPLIT")
         if endpoint is not None:
-            runner = RemoteStage(record, endpoint, settings.max_concurrency, tracing)
+            runner = RemoteStage(
+                record, endpoint, settings.max_concurrency, tracing, protocol=stage.protocol
+            )
             breaker = breaker_for(stage, metrics)
         else:
             runner = LocalStage(record, settings, pool)

@@ -34,7 +34,8 @@ class StageSpec(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     adapter: Literal["text_classifier", "token_tagger"]
     model: str | None = Field(None, description="folder under models/ for an in-process model")
-    endpoint: str | None = Field(None, description="base URL of a service speaking /v1/predict")
+    endpoint: str | None = Field(None, description="base URL of a service speaking v1 or v2")
+    protocol: Literal["v1", "v2"] = Field("v1", description="how the endpoint is called")
     inputs: list[str] = Field(min_length=1)
     timeout_ms: float = Field(gt=0)
     attempt_timeout_ms: float | None = Field(

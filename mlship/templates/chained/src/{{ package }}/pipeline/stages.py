@@ -78,7 +78,12 @@ class LocalStage:
 
 
 class RemoteStage:
-    """A stage served elsewhere: ``POST {endpoint}/v1/predict`` with the remaining deadline."""
+    """A stage served elsewhere, called with the remaining deadline in ``X-Deadline-Ms``.
+
+    ``protocol`` v1: ``POST {endpoint}/v1/predict`` (mlship online services and stage
+    services); v2: ``POST {endpoint}/v2/models/{name}/infer`` (the Open Inference Protocol of
+    Triton, KServe and mlship online services).
+    """
 
     location = "remote"
 
@@ -88,8 +93,11 @@ class RemoteStage:
         endpoint: str,
         max_connections: int = 64,
         tracing: Tracing | None = None,
+        protocol: str = "v1",
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.record = record
+        self.protocol = protocol
         self.tracing = tracing or Tracing()
         self.endpoint = endpoint.rstrip("/")
         self.info = {
@@ -102,6 +110,7 @@ class RemoteStage:
             base_url=self.endpoint,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=32),
             trust_env=False,
+            transport=transport,
         )
 
     async def call(self, rows: np.ndarray, timeout_s: float, request_id: str) -> np.ndarray:
@@ -109,8 +118,8 @@ class RemoteStage:
         self.tracing.inject(headers)
         try:
             response = await self._client.post(
-                "/v1/predict",
-                content=orjson.dumps({"instances": rows}, option=orjson.OPT_SERIALIZE_NUMPY),
+                self._path(),
+                content=self._body(rows),
                 headers={**headers, "Content-Type": "application/json"},
                 timeout=httpx.Timeout(timeout_s),
             )
@@ -132,7 +141,44 @@ class RemoteStage:
             body = orjson.loads(response.content)
         except orjson.JSONDecodeError as error:
             raise StageCallError(f"{self.endpoint}: answer is not JSON ({error})") from error
+        if self.protocol == "v2":
+            return self._v2_scores(body, len(rows))
         return self._scores(body, len(rows))
+
+    def _path(self) -> str:
+        return f"/v2/models/{self.record.name}/infer" if self.protocol == "v2" else "/v1/predict"
+
+    def _body(self, rows: np.ndarray) -> bytes:
+        if self.protocol == "v2":
+            tensor = {
+                "name": "input",
+                "shape": list(rows.shape),
+                "datatype": "FP32",
+                "data": rows.reshape(-1),
+            }
+            document: dict[str, Any] = {"inputs": [tensor]}
+        else:
+            document = {"instances": rows}
+        return orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+
+    def _check_model(self, name: Any, version: Any) -> None:
+        if (name, version) != (self.record.name, self.record.version):
+            raise StageCallError(
+                f"{self.endpoint} serves {name} {version}, the pipeline expects "
+                f"{self.record.name} {self.record.version}"
+            )
+
+    def _v2_scores(self, body: Any, n_rows: int) -> np.ndarray:
+        if not isinstance(body, dict):
+            raise StageCallError(f"{self.endpoint}: not a v2 answer")
+        self._check_model(body.get("model_name"), body.get("model_version"))
+        width = len(self.record.classes)
+        for output in body.get("outputs") or []:
+            if output.get("shape") == [n_rows, width] and output.get("datatype") == "FP32":
+                data = np.asarray(output.get("data", []), dtype=np.float32)
+                if data.size == n_rows * width:
+                    return data.reshape(n_rows, width)
+        raise StageCallError(f"{self.endpoint}: no FP32 output of shape [{n_rows}, {width}]")
 
     def _scores(self, body: Any, n_rows: int) -> np.ndarray:
         model = body.get("model", {}) if isinstance(body, dict) else {}
