@@ -580,3 +580,14 @@ def test_a_remote_stage_gives_the_local_scores_over_either_protocol(protocol: st
             await remote.close()
 
     np.testing.assert_allclose(asyncio.run(call()), predictor.run(rows), rtol=1e-5, atol=1e-6)
+
+
+def test_an_in_process_timeout_is_not_retried(tmp_path: Path) -> None:
+    slow = Scripted(5, delay_s=1.0)
+    slow.location = "local"
+    path = write_pipeline(tmp_path, entities_timeout=90, retries=2)
+    path.write_text(
+        path.read_text().replace("retries: 2", "retries: 2\n    attempt_timeout_ms: 20")
+    )
+    ex, _ = make_executor(path, stand_ins(entities=slow))
+    assert run(ex).reports["entities"].attempts == 1

@@ -200,7 +200,10 @@ class Executor:
                     self.metrics.stage_errors.labels(spec.name, reason).inc()
                     if bound.breaker is not None:
                         bound.breaker.failure()
-                    if not failure.retryable or attempt >= spec.retries:
+                    # an in-process call that timed out is still running on the pool:
+                    # another attempt would only add load where there is too much already
+                    still_running = stage.location == "local" and failure.reason == "timeout"
+                    if not failure.retryable or attempt >= spec.retries or still_running:
                         break
                     ceiling = min(spec.backoff_max_ms, spec.backoff_ms * (2**attempt)) / 1000
                     delay = self._rng.uniform(0.0, ceiling)
