@@ -52,12 +52,9 @@ def _free_port() -> int:
 
 
 def _prepare(work: Path) -> Path:
-    sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-    try:
-        from conftest import render_project  # the one place that builds template data
-    finally:
-        sys.path.pop(0)
-    dest = render_project(
+    from tests.e2e.conftest import render_project  # the one place that builds template data
+
+    dest: Path = render_project(
         work / "bench-chain",
         pattern="chained",
         project_name="bench-chain",
