@@ -20,6 +20,8 @@ BENCHMARKS = {
     "spike": "benchmarks.spike_throughput",
     "batch": "benchmarks.batch_job",
     "streaming": "benchmarks.streaming_consumer",
+    "edge": "benchmarks.edge_export",
+    "chained": "benchmarks.chained_pipeline",
 }
 
 
