@@ -328,7 +328,7 @@ def test_a_full_producer_queue_pauses_and_loses_nothing(
     project: Project, broker: TansuBroker, topics: Topics
 ) -> None:
     """A producer queue of 50 records and batches of 200: every batch waits for room."""
-    sent = events(5000)
+    sent = events(2000)
     produce(broker.bootstrap, topics.input, sent)
     tiny_queue = json.dumps({"queue.buffering.max.messages": 50})
     with (
