@@ -119,11 +119,23 @@ def _onnx_outputs(path: Path, graph: Any, facts: ModelFacts) -> None:
             elif attribute.name == "classlabels_strings" and attribute.strings:
                 facts.classes = [s.decode() for s in attribute.strings]
     outputs = [o.name for o in graph.output]
+    score_matrices = [o.name for o in graph.output if _is_float_matrix(o)]
     facts.output_name = outputs[0]
-    if facts.classes is not None:
+    if "probabilities" in outputs:
+        facts.output_name = "probabilities"
+    elif len(outputs) > 1 and score_matrices:
+        # a label output beside a (batch x classes) score matrix: serve the scores, which
+        # the label can be derived from, not the other way round (e.g. skl2onnx's MLP
+        # classifier, which carries no classlabels attribute)
+        facts.output_name = score_matrices[-1]
+    if facts.classes is not None or facts.output_name != outputs[0]:
         facts.task = "classification"
-        # converters put the labels first and the probabilities last
-        facts.output_name = "probabilities" if "probabilities" in outputs else outputs[-1]
+
+
+def _is_float_matrix(value_info: Any) -> bool:
+    """A 2-D float tensor output: what a classifier's scores look like."""
+    tensor = value_info.type.tensor_type
+    return tensor.elem_type in (1, 10, 11) and len(tensor.shape.dim) == 2  # float, f16, double
 
 
 # --- scikit-learn -----------------------------------------------------------------------
