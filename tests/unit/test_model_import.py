@@ -116,6 +116,26 @@ def test_an_onnx_classifier_gives_input_dtype_shape_classes_and_scores_output(
     assert facts.features is None
 
 
+def test_a_classifier_without_class_labels_serves_its_score_matrix(tmp_path: Path) -> None:
+    """A label output beside a float (batch x classes) matrix: the scores are served."""
+    from onnx import checker, helper
+
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3])
+    label = helper.make_tensor_value_info("label", TensorProto.INT64, [None])
+    scores = helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 3])
+    nodes = [
+        helper.make_node("Softmax", ["input"], ["scores"], axis=1),
+        helper.make_node("ArgMax", ["scores"], ["label"], axis=1, keepdims=0),
+    ]
+    graph = helper.make_graph(nodes, "g", [x], [label, scores])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    checker.check_model(model)
+    path = tmp_path / "mlp.onnx"
+    path.write_bytes(model.SerializeToString())
+    facts = inspect_model(path).facts
+    assert (facts.output_name, facts.task, facts.classes) == ("scores", "classification", None)
+
+
 def test_an_input_schema_names_the_features_of_an_onnx_model(tmp_path: Path) -> None:
     path = onnx_classifier(tmp_path / "m.onnx")
     model = inspect_model(path, input_schema=_schema(tmp_path, {"features": FEATURES}))
