@@ -370,3 +370,46 @@ def test_compose_split_profile_points_at_its_stage_services(rendered: Path) -> N
     assert all(
         p.startswith("127.0.0.1:") for svc in services.values() for p in svc.get("ports", [])
     )
+
+
+@pytest.mark.slow
+def test_tracing_and_the_load_test_with_their_extras(project: Project) -> None:
+    """The otel and loadtest extras installed: stage spans are recorded, and a short load test
+    against the co-located pipeline is judged within the budget."""
+    project.run(
+        str(project.venv.python),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "-e",
+        ".[otel,loadtest]",
+        timeout=900,
+    )
+    traced = project.run(
+        str(project.venv.python),
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "tests/test_pipeline.py",
+        "-k",
+        "traced",
+        "-rs",
+    )
+    assert "1 passed" in traced.stdout and "skipped" not in traced.stdout
+    with serve(project) as service:
+        port = service.url.rsplit(":", 1)[1]
+        result = project.run(
+            "make",
+            "loadtest",
+            f"PYTHON={project.venv.python}",
+            "HOST=127.0.0.1",
+            f"PORT={port}",
+            "USERS=4",
+            "SPAWN_RATE=4",
+            "DURATION=5s",
+            timeout=120,
+        )
+    assert "within budget" in result.stdout + result.stderr
