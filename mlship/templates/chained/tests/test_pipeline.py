@@ -591,3 +591,33 @@ def test_an_in_process_timeout_is_not_retried(tmp_path: Path) -> None:
     )
     ex, _ = make_executor(path, stand_ins(entities=slow))
     assert run(ex).reports["entities"].attempts == 1
+
+
+def test_a_required_remote_stage_that_is_down_makes_the_service_unready(
+    pipeline_yaml: Path,
+) -> None:
+    settings = pipeline_settings.PipelineSettings(
+        pipeline_file=pipeline_yaml,
+        models_dir=MODELS,
+        device="cpu",
+        endpoints={"intent": "http://127.0.0.1:9"},  # nothing listens on the discard port
+    )
+    registry_metrics = metrics.Metrics(100, CollectorRegistry())
+    service = app.create_pipeline_app(
+        settings, build.build_pipeline(settings, registry_metrics), registry_metrics
+    )
+    with TestClient(service) as down:
+        ready = down.get("/ready")
+        assert ready.status_code == 503
+        assert ready.json()["stages"]["intent"] == {
+            "location": "remote",
+            "ready": False,
+            "fallback": "fail",
+            "circuit": "closed",
+        }
+        answer = down.post("/v1/predict", json={"instances": [{"text": "play adele"}]})
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+        assert answer.json()["stage"] == "intent"
+        described = down.get("/v1/pipeline").json()
+        assert described["stages"]["intent"]["location"] == "remote"
+        assert described["order"].index("intent") < described["order"].index("entities")
