@@ -15,6 +15,16 @@ from .metrics import Metrics
 Scope = dict[str, Any]
 Message = dict[str, Any]
 GUARDED = ("/v1/predict",)
+V2_INFER = "/v2/models/{name}/infer"
+
+
+def route_of(path: str) -> str:
+    """A bounded route label: the path for known routes, a template for v2, else other."""
+    if path in GUARDED or path in ("/ready", "/health"):
+        return path
+    if path.startswith("/v2/models/") and path.endswith("/infer"):
+        return V2_INFER
+    return "other"
 
 
 class Guard:
@@ -38,7 +48,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         route, method = scope["path"], scope["method"]
-        route_label = route if route in GUARDED or route in ("/ready", "/health") else "other"
+        route_label = route_of(route)
         started = time.perf_counter()
         status = {"code": 500}
 
@@ -47,7 +57,7 @@ class Guard:
                 status["code"] = message["status"]
             await send(message)
 
-        if route in GUARDED:
+        if route_label in (*GUARDED, V2_INFER):
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
                 self.metrics.rejected.labels("too_large").inc()
