@@ -98,6 +98,11 @@ class Pattern(_Strict):
         None, description="Where input data goes beyond the caller's process; null: nowhere."
     )
     serves_requests: bool = Field(description="Answers a waiting caller (a replica count applies).")
+    default_p99_ms: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="p99 budget in ms a new project of this pattern gets when neither a flag "
+        "nor a decision record sets one (a consumer tolerates more than a live service).",
+    )
     base_score: Annotated[float, Field(ge=0, le=1)]
     rules: list[Rule] = []
     excludes: list[Exclusion] = []

@@ -80,7 +80,16 @@ def _budget(spec: ProjectSpec) -> Budget:
     error_rate = spec.max_error_rate
     if error_rate is None:
         error_rate = record.budget.max_error_rate if record else DEFAULT_MAX_ERROR_RATE
-    return Budget(p99_ms=p99 or DEFAULT_P99_MS, max_error_rate=error_rate, target_rps=rps or None)
+    p99 = p99 or _pattern_default_p99(spec.pattern) or DEFAULT_P99_MS
+    return Budget(p99_ms=p99, max_error_rate=error_rate, target_rps=rps or None)
+
+
+def _pattern_default_p99(pattern: str) -> float | None:
+    """The knowledge base's default budget for the pattern (a consumer tolerates more)."""
+    from mlship.knowledge import builtin_patterns_dir, load_pattern
+
+    path = builtin_patterns_dir() / f"{pattern}.yaml"
+    return load_pattern(path).default_p99_ms if path.is_file() else None
 
 
 def _gpu_wanted(spec: ProjectSpec) -> bool:

@@ -1,0 +1,35 @@
+"""A new project's p99 budget: flags, then the decision record, then the pattern's default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlship.knowledge import load_patterns
+from mlship.project_plan import plan_project
+from mlship.spec import DEFAULT_P99_MS, ProjectSpec
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [("online", 100.0), ("streaming", 1000.0), ("chained", 250.0), ("edge", 50.0)],
+)
+def test_each_pattern_starts_from_its_own_default_budget(
+    tmp_path: Path, pattern: str, expected: float
+) -> None:
+    plan = plan_project(ProjectSpec(pattern=pattern), tmp_path / "p")
+    assert plan.record.budget.p99_ms == expected
+    assert plan.data["p99_ms"] == expected
+
+
+def test_a_flag_wins_over_the_pattern_default(tmp_path: Path) -> None:
+    plan = plan_project(ProjectSpec(pattern="streaming", p99_ms=40), tmp_path / "p")
+    assert plan.record.budget.p99_ms == 40
+
+
+def test_a_pattern_without_a_default_falls_back_to_the_global_one(tmp_path: Path) -> None:
+    batch = next(p for p in load_patterns() if p.name == "batch")
+    assert batch.default_p99_ms is None
+    plan = plan_project(ProjectSpec(pattern="batch"), tmp_path / "p")
+    assert plan.record.budget.p99_ms == DEFAULT_P99_MS
