@@ -98,6 +98,14 @@ class Pattern(_Strict):
         None, description="Where input data goes beyond the caller's process; null: nowhere."
     )
     serves_requests: bool = Field(description="Answers a waiting caller (a replica count applies).")
+    takes_user_model: bool = Field(
+        True,
+        description="`mlship new --model` applies: the project serves one model the user "
+        "brings (a chained project trains its own stage models instead).",
+    )
+    runs_on_gpu: bool = Field(
+        True, description="The template renders a GPU variant for `mlship new --gpu`."
+    )
     default_p99_ms: Annotated[float, Field(gt=0)] | None = Field(
         None,
         description="p99 budget in ms a new project of this pattern gets when neither a flag "

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -21,6 +22,9 @@ from mlship.model_import import ImportedModel, inspect_model
 from mlship.models import PATTERN_NAMES, Budget, DecisionRecord
 from mlship.resources import data_file
 from mlship.spec import DEFAULT_MAX_ERROR_RATE, DEFAULT_P99_MS, ModelFormat, ProjectSpec
+
+if TYPE_CHECKING:
+    from mlship.knowledge import Pattern
 
 TEMPLATE_VERSION = __version__  # templates ship with mlship and share its version for now
 
@@ -86,17 +90,38 @@ def _budget(spec: ProjectSpec) -> Budget:
 
 def _pattern_default_p99(pattern: str) -> float | None:
     """The knowledge base's default budget for the pattern (a consumer tolerates more)."""
+    knowledge = _pattern_knowledge(pattern)
+    return knowledge.default_p99_ms if knowledge else None
+
+
+@cache
+def _pattern_knowledge(pattern: str) -> Pattern | None:
     from mlship.knowledge import builtin_patterns_dir, load_pattern
 
     path = builtin_patterns_dir() / f"{pattern}.yaml"
-    return load_pattern(path).default_p99_ms if path.is_file() else None
+    return load_pattern(path) if path.is_file() else None
+
+
+def _check_pattern_options(spec: ProjectSpec) -> None:
+    """Refuse options the pattern's template cannot honour instead of ignoring them."""
+    knowledge = _pattern_knowledge(spec.pattern)
+    if knowledge is None:
+        return
+    if spec.model is not None and not knowledge.takes_user_model:
+        raise InputError(
+            f"model: a {spec.pattern} project trains its own models; --model does not apply",
+            hint=f"see docs/{spec.pattern}.md to put your models into the pipeline",
+        )
+    if spec.gpu and not knowledge.runs_on_gpu:
+        raise InputError(f"gpu: the {spec.pattern} template has no GPU variant; drop --gpu")
 
 
 def _gpu_wanted(spec: ProjectSpec) -> bool:
     if spec.gpu is not None:
         return spec.gpu
     record = spec.decision
-    if record is None:
+    knowledge = _pattern_knowledge(spec.pattern)
+    if record is None or (knowledge is not None and not knowledge.runs_on_gpu):
         return False
     recommended = record.stack.get("gpu")
     if isinstance(recommended, bool) and record.pattern == spec.pattern:
@@ -161,6 +186,7 @@ def plan_project(spec: ProjectSpec, dest: Path) -> ProjectPlan:
     check_pattern(spec.pattern)
     if spec.input_schema is not None and spec.model is None:
         raise InputError("input-schema: only used with --model (it describes that model)")
+    _check_pattern_options(spec)
     project_name, package = naming.resolve_names(spec.name, spec.package, dest.name)
     imported = None
     if spec.model is not None:

@@ -33,3 +33,19 @@ def test_a_pattern_without_a_default_falls_back_to_the_global_one(tmp_path: Path
     assert batch.default_p99_ms is None
     plan = plan_project(ProjectSpec(pattern="batch"), tmp_path / "p")
     assert plan.record.budget.p99_ms == DEFAULT_P99_MS
+
+
+def test_a_chained_project_refuses_a_user_model_instead_of_ignoring_it(tmp_path: Path) -> None:
+    from mlship.errors import InputError
+
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"not read: refused before")
+    with pytest.raises(InputError, match="--model does not apply"):
+        plan_project(ProjectSpec(pattern="chained", model=model), tmp_path / "p")
+
+
+def test_a_chained_project_refuses_gpu(tmp_path: Path) -> None:
+    from mlship.errors import InputError
+
+    with pytest.raises(InputError, match="no GPU variant"):
+        plan_project(ProjectSpec(pattern="chained", gpu=True), tmp_path / "p")
