@@ -148,7 +148,7 @@ class Service:
         self.stop()
 
     def start(self) -> None:
-        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **_project_python()}
         with self.log_path.open("wb") as log:
             try:
                 self.process = subprocess.Popen(
@@ -214,3 +214,15 @@ def _group_alive(pgid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _project_python() -> dict[str, str]:
+    """Serve with the active virtual environment's Python, as ``make serve`` would by hand.
+
+    A launcher between the shell and mlship (pyenv's shims, for one) may put its own
+    interpreter first on PATH, and ``make serve`` would then run a Python without the
+    project installed.
+    """
+    venv = os.environ.get("VIRTUAL_ENV")
+    python = os.path.join(venv, "bin", "python") if venv else ""
+    return {"PYTHON": python} if python and os.path.exists(python) else {}
