@@ -19,6 +19,7 @@ from mlship.errors import InputError
 from mlship.fields import answer_fields, required_paths
 from mlship.models import Answers
 from mlship.validation import describe_validation_error
+from mlship.yaml_io import load_yaml
 
 HINT = "docs/questionnaire.md lists every answer, its allowed values and its default"
 
@@ -61,7 +62,7 @@ def read_answers_file(path: str | Path) -> AnswersSource:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"cannot read answers file {path}: {error}") from None
     try:
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = json.loads(text) if path.suffix.lower() == ".json" else load_yaml(text)
     except json.JSONDecodeError as error:
         raise InputError(
             f"{path}:{error.lineno}: not valid JSON: {error.msg} (column {error.colno})"

@@ -17,6 +17,7 @@ from mlship import __version__
 from mlship.errors import InputError, ToolError
 from mlship.models import Answers, Budget, DecisionRecord, Recommendation
 from mlship.validation import describe_validation_error
+from mlship.yaml_io import load_yaml
 
 DEFAULT_NAME = "mlship.yaml"
 HEADER = (
@@ -90,7 +91,7 @@ def read_decision_record(path: str | Path) -> DecisionRecord:
     except (OSError, UnicodeDecodeError) as error:
         raise InputError(f"cannot read decision record {path}: {error}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mlship.errors import InputError, KnowledgeBaseError
 from mlship.resources import data_file
+from mlship.yaml_io import load_yaml
 
 TABLE = "cuda.yaml"
 _VERSION = r"^\d+\.\d+$"
@@ -75,7 +76,7 @@ def parse_table(text: str, source: str = TABLE) -> CudaTable:
     from mlship.validation import describe_validation_error
 
     try:
-        return CudaTable.model_validate(yaml.safe_load(text))
+        return CudaTable.model_validate(load_yaml(text))
     except ValidationError as error:
         raise KnowledgeBaseError(
             f"{source} is invalid", hint="; ".join(describe_validation_error(error))

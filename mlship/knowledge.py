@@ -18,6 +18,7 @@ from mlship.conditions import When, check_placeholders
 from mlship.errors import KnowledgeBaseError
 from mlship.models import PATTERN_NAMES, PatternName
 from mlship.validation import describe_validation_error
+from mlship.yaml_io import load_yaml
 
 ENV_DIR = "MLSHIP_PATTERNS_DIR"
 
@@ -128,7 +129,7 @@ def _read_yaml(path: Path) -> Any:
     except (OSError, UnicodeDecodeError) as error:
         raise KnowledgeBaseError(f"cannot read pattern file {path}: {error}") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark is not None else str(path)

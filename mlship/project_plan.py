@@ -14,14 +14,13 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from mlship import __version__, gpu, naming
 from mlship.errors import InputError
 from mlship.model_import import ImportedModel, inspect_model
 from mlship.models import PATTERN_NAMES, Budget, DecisionRecord
 from mlship.resources import data_file
 from mlship.spec import DEFAULT_MAX_ERROR_RATE, DEFAULT_P99_MS, ModelFormat, ProjectSpec
+from mlship.yaml_io import load_yaml
 
 if TYPE_CHECKING:
     from mlship.knowledge import Pattern
@@ -48,7 +47,7 @@ RUNTIME_FORMATS: dict[str, ModelFormat] = {
 
 def load_pins() -> dict[str, str]:
     """Exact versions the generated projects pin (``mlship/data/pins.yaml``)."""
-    raw = yaml.safe_load(data_file("pins.yaml").read_text(encoding="utf-8"))
+    raw = load_yaml(data_file("pins.yaml").read_text(encoding="utf-8"))
     if not isinstance(raw, dict) or not all(isinstance(k, str) for k in raw):
         raise InputError("mlship/data/pins.yaml must map package names to versions")
     return {name: str(version) for name, version in raw.items()}

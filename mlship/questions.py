@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from functools import cache
 
-import yaml
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from mlship.conditions import When
 from mlship.errors import KnowledgeBaseError
 from mlship.fields import answer_fields
 from mlship.validation import describe_validation_error
+from mlship.yaml_io import load_yaml
 
 
 class Question(BaseModel):
@@ -34,7 +34,7 @@ def load_questions() -> tuple[Question, ...]:
 
     source = data_file("questions.yaml")
     try:
-        raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+        raw = load_yaml(source.read_text(encoding="utf-8"))
         questions = TypeAdapter(list[Question]).validate_python(raw)
     except ValidationError as error:
         problems = "".join(f"\n  {line}" for line in describe_validation_error(error))

@@ -9,12 +9,12 @@ from __future__ import annotations
 from functools import cache
 from typing import Annotated
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlship.errors import KnowledgeBaseError
 from mlship.models import PatternName
 from mlship.validation import describe_validation_error
+from mlship.yaml_io import load_yaml
 
 Pos = Annotated[float, Field(gt=0)]
 
@@ -87,7 +87,7 @@ def load_sizing() -> Sizing:
 
     source = data_file("sizing.yaml")
     try:
-        return Sizing.model_validate(yaml.safe_load(source.read_text(encoding="utf-8")))
+        return Sizing.model_validate(load_yaml(source.read_text(encoding="utf-8")))
     except ValidationError as error:
         problems = "".join(f"\n  {line}" for line in describe_validation_error(error))
         raise KnowledgeBaseError(f"invalid data file {source}:{problems}") from None

@@ -18,6 +18,7 @@ from mlship.models import DecisionRecord
 from mlship.spike.profiles import positive
 from mlship.spike.result import BudgetUsed, Capacity, Criterion, Stats, Verdict
 from mlship.validation import describe_validation_error
+from mlship.yaml_io import load_yaml
 
 RECORD_FILE = "mlship.yaml"
 
@@ -42,7 +43,7 @@ def load_record(project: Path | None) -> DecisionRecord | None:
         return None
     path = project / RECORD_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
         raise InputError(f"{path}: cannot read the decision record ({error})") from None
     try:

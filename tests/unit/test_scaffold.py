@@ -11,6 +11,7 @@ import yaml
 
 import mlship.render
 from mlship.errors import InputError, ToolError
+from mlship.knowledge import load_patterns
 from mlship.models import Answers, Budget, DecisionRecord
 from mlship.scaffold import new_project
 from mlship.spec import ProjectSpec
@@ -341,6 +342,12 @@ def test_the_recommended_model_format_is_the_default(tmp_path: Path) -> None:
 def test_every_template_renders_through_new_project(
     tmp_path: Path, pattern: str, options: dict[str, object]
 ) -> None:
+    knowledge = next(p for p in load_patterns() if p.name == pattern)
+    if options.get("gpu") and not knowledge.runs_on_gpu:
+        with pytest.raises(InputError, match="no GPU variant"):
+            new_project(_spec(pattern=pattern, **options), tmp_path / "svc")
+        assert not (tmp_path / "svc").exists()
+        return
     result = new_project(_spec(pattern=pattern, **options), tmp_path / "svc")
     assert not [f for f in result.files if "{{" in f or "{%" in f or f.endswith(".jinja")]
     record = yaml.safe_load((tmp_path / "svc" / "mlship.yaml").read_text())
