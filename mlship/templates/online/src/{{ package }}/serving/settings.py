@@ -31,7 +31,7 @@ class ServingSettings(AppSettings):
         None, gt=0, description="per request; default 20 x the budget, at least 1 s"
     )
     micro_batching: Literal["auto", "on", "off"] = Field(
-        "auto", description="auto: on for runtimes that gain from it (tree ensembles, torch)"
+        "auto", description="auto: on for runtimes that gain from it (ONNX graphs, torch)"
     )
     max_batch_size: int = Field(64, ge=1, description="rows per model call when batching")
     max_batch_wait_ms: float = Field(

@@ -101,8 +101,10 @@ class OnnxRuntime:
                 path.name,
                 self.fixed_batch,
             )
-        tree = b"TreeEnsemble" in path.read_bytes()
-        self.gains_from_batching = tree and self.fixed_batch is None
+        # One call on many rows costs little more than on one row for every ONNX graph (the
+        # per-call overhead dominates small models), and fewer thread hand-offs cut the tail
+        # under load: measured for tree ensembles and for logistic regression alike.
+        self.gains_from_batching = self.fixed_batch is None
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         if self.fixed_batch and len(batch) != self.fixed_batch:
