@@ -18,8 +18,8 @@ from pathlib import Path
 TARGET_S = 2.0
 REPEATS = 7
 LIBRARY = (
-    "import sys, time; from pathlib import Path; from mlship.scaffold import new_project; "
-    "from mlship.spec import ProjectSpec; import copier; t = time.perf_counter(); "
+    "import sys, time; from pathlib import Path; from mlship.new.project import new_project; "
+    "from mlship.new.spec import ProjectSpec; import copier; t = time.perf_counter(); "
     "new_project(ProjectSpec(pattern='online', git=False), Path(sys.argv[1])); "
     "print(time.perf_counter() - t)"
 )

@@ -9,37 +9,39 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from mlship.version import __version__
 
 __all__ = [
     "__version__",
     "load_answers",
     "load_patterns",
     "new_project",
-    "recommend",
+    "recommend_pattern",
     "run_spike",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from mlship.answers_io import load_answers
-    from mlship.knowledge import load_patterns
-    from mlship.recommend import recommend
-    from mlship.scaffold import new_project
+    from mlship.knowledge.patterns import load_patterns
+    from mlship.new.project import new_project
+    from mlship.recommend.answers import load_answers
+    from mlship.recommend.engine import recommend as recommend_pattern
     from mlship.spike import run_spike
 
+# public name -> (module, name inside it)
 _LAZY = {
-    "load_answers": "mlship.answers_io",
-    "load_patterns": "mlship.knowledge",
-    "recommend": "mlship.recommend",
-    "new_project": "mlship.scaffold",
-    "run_spike": "mlship.spike",
+    "load_answers": ("mlship.recommend.answers", "load_answers"),
+    "load_patterns": ("mlship.knowledge.patterns", "load_patterns"),
+    "recommend_pattern": ("mlship.recommend.engine", "recommend"),
+    "new_project": ("mlship.new.project", "new_project"),
+    "run_spike": ("mlship.spike", "run_spike"),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    found = _LAZY.get(name)
+    if found is None:
         raise AttributeError(f"module 'mlship' has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    module, attribute = found
+    return getattr(importlib.import_module(module), attribute)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
-from mlship.answers_io import merge_answers
-from mlship.conditions import dict_lookup
 from mlship.errors import InputError
-from mlship.fields import FieldSpec, answer_fields, format_value
-from mlship.questions import Question, load_questions
+from mlship.knowledge.conditions import dict_lookup
+from mlship.knowledge.fields import FieldSpec, answer_fields, format_value
+from mlship.knowledge.questions import Question, load_questions
+from mlship.recommend.answers import merge_answers
 
 if TYPE_CHECKING:
     from rich.console import Console

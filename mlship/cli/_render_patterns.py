@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.markup import escape
 from rich.table import Table
 
-from mlship.knowledge import Pattern
-from mlship.output import console
+from mlship.cli.output import console
+from mlship.knowledge.patterns import Pattern
 
 
 def render_pattern_list(patterns: list[Pattern]) -> None:

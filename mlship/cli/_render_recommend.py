@@ -9,11 +9,11 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from mlship.knowledge import Pattern, find_pattern
-from mlship.output import console
+from mlship.cli.output import console
+from mlship.knowledge.patterns import Pattern, find_pattern
 
 if TYPE_CHECKING:
-    from mlship.models import Recommendation
+    from mlship.contracts import Recommendation
 
 _STACK_ROWS = (
     ("serving", "serving_why"),

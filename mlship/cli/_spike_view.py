@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from mlship.output import console, err_console
+from mlship.cli.output import console, err_console
 from mlship.spike.result import SpikeResult
 
 VERDICT_STYLE = {"PASS": "bold green", "FAIL": "bold red", None: "bold yellow"}

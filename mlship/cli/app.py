@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from mlship import __version__
+from mlship.version import __version__
 
 app = typer.Typer(
     name="mlship",

@@ -7,7 +7,7 @@ import importlib
 import pkgutil
 from pathlib import Path
 
-INFRASTRUCTURE = {"app", "commands", "errors"}
+INFRASTRUCTURE = {"app", "commands", "errors", "output"}
 
 for _module in pkgutil.iter_modules([str(Path(__file__).parent)]):
     if _module.name not in INFRASTRUCTURE and not _module.name.startswith("_"):

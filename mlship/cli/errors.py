@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 import typer
 
+from mlship.cli.output import print_error
 from mlship.errors import EXIT_BAD_INPUT, MlshipError
-from mlship.output import print_error
 
 
 @contextmanager

@@ -12,16 +12,15 @@ from mlship.cli.app import app
 from mlship.cli.errors import reported_errors
 
 if TYPE_CHECKING:
-    from mlship.models import DecisionRecord
-    from mlship.spec import NewProjectResult
+    from mlship.contracts import DecisionRecord
+    from mlship.new.spec import NewProjectResult
 
 FORMATS = ("onnx", "sklearn", "torch")
-LATENCY_BOUND = ("online", "chained", "streaming")  # patterns with a per-request budget
 # ProjectSpec field -> the option that sets it, so errors name what the user typed.
 OPTION_OF = {
     "p99_ms": "--p99-ms",
     "max_error_rate": "--max-error-rate",
-    "target_rps": "--target-rps",
+    "min_rps": "--min-rps",
     "model_format": "--model-format",
     "python_version": "--python",
     "input_schema": "--input-schema",
@@ -40,13 +39,15 @@ def _interactive(defaults: bool, as_json: bool) -> bool:
     return not (defaults or as_json) and sys.stdin.isatty() and sys.stdout.isatty()
 
 
-def _ask(values: dict[str, Any], record: DecisionRecord | None, dest: Path, pattern: str) -> None:
+def _ask(
+    values: dict[str, Any], record: DecisionRecord | None, dest: Path, latency_bound: bool
+) -> None:
     """Ask, on a terminal, what neither the options nor the decision record answered."""
     from rich.prompt import Confirm, FloatPrompt, Prompt
 
+    from mlship.cli.output import console, print_error
     from mlship.errors import InputError
-    from mlship.naming import name_from_folder, validate_project_name
-    from mlship.output import console, print_error
+    from mlship.new.naming import name_from_folder, validate_project_name
 
     out = console()
     answers = record.answers if record else None
@@ -72,7 +73,7 @@ def _ask(values: dict[str, Any], record: DecisionRecord | None, dest: Path, patt
     budget_known = record is not None and (
         record.budget.p99_ms is not None or (answers is not None and answers.latency.p99_ms)
     )
-    if values["p99_ms"] is None and not budget_known and pattern in LATENCY_BOUND:
+    if values["p99_ms"] is None and not budget_known and latency_bound:
         values["p99_ms"] = FloatPrompt.ask("p99 latency budget in ms", default=100.0, console=out)
 
 
@@ -80,7 +81,7 @@ def _print_result(result: NewProjectResult) -> None:
     from rich.markup import escape
     from rich.tree import Tree
 
-    from mlship.output import console, print_warning
+    from mlship.cli.output import console, print_warning
 
     out = console()
     tree = Tree(f"[bold]{escape(str(result.dest))}[/]")
@@ -103,6 +104,18 @@ def _print_result(result: NewProjectResult) -> None:
     out.print(f"\nCreated the {escape(what)} ({len(result.files)} files). Next:")
     for command in result.next:
         out.print(f"  {escape(command)}")
+
+
+def _check_recorded_pattern(name: str, record: Path | None, patterns_dir: Path | None) -> None:
+    """A record naming a pattern this knowledge base lacks is the record's fault: say so."""
+    from mlship.errors import InputError
+    from mlship.knowledge.patterns import pattern_files, pattern_names
+
+    if name not in pattern_files(patterns_dir):
+        raise InputError(
+            f"invalid decision record {record}: pattern {name!r} is not a deployment pattern",
+            hint=f"choose one of: {', '.join(pattern_names(patterns_dir))}",
+        )
 
 
 @app.command()
@@ -132,7 +145,12 @@ def new(
     python: str = typer.Option("3.11", help="Python version of the project: 3.11 or 3.12."),
     p99_ms: float | None = typer.Option(None, help="p99 latency budget in ms (default 100)."),
     max_error_rate: float | None = typer.Option(None, help="Error-rate budget, 0-1."),
-    target_rps: float | None = typer.Option(None, help="Throughput the service must sustain."),
+    min_rps: float | None = typer.Option(
+        None,
+        "--min-rps",
+        "--target-rps",
+        help="Throughput floor the project must sustain (requests, rows or events per second).",
+    ),
     model: Path | None = typer.Option(None, help="Your model file, copied under models/."),
     input_schema: Path | None = typer.Option(
         None, help='JSON with the model input: {"features": [...]} or {"n_features": N}.'
@@ -152,17 +170,29 @@ def new(
         help="Write into a non-empty DEST (replaces generated files, keeps the rest).",
     ),
     no_git: bool = typer.Option(False, "--no-git", help="Skip git init and the first commit."),
+    templates: Path | None = typer.Option(
+        None,
+        "--templates",
+        envvar="MLSHIP_TEMPLATES",
+        help="Organisation templates folder laid over mlship's (<pattern>/..., shared/...).",
+    ),
+    patterns_dir: Path | None = typer.Option(
+        None,
+        "--patterns-dir",
+        envvar="MLSHIP_PATTERNS_DIR",
+        help="Organisation knowledge base: its pattern files replace or add to the built-in ones.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Render a runnable project for a deployment pattern into DEST."""
     with reported_errors():
         from pydantic import ValidationError
 
-        from mlship.decision import read_decision_record
-        from mlship.errors import InputError
-        from mlship.output import print_json
-        from mlship.scaffold import new_project
-        from mlship.spec import ProjectSpec
+        from mlship.cli.output import print_json
+        from mlship.errors import InputError, MlshipError
+        from mlship.new.project import new_project
+        from mlship.new.spec import ProjectSpec
+        from mlship.record import read_decision_record
         from mlship.validation import describe_validation_error
 
         record = read_decision_record(from_) if from_ is not None else None
@@ -171,6 +201,7 @@ def new(
                 raise InputError("dest: missing", hint="usage: mlship new PATTERN DEST")
             chosen_pattern: str = record.pattern
             target = Path(pattern)
+            _check_recorded_pattern(chosen_pattern, from_, patterns_dir)
         else:
             chosen_pattern, target = pattern, dest
         values: dict[str, Any] = {
@@ -181,7 +212,15 @@ def new(
             "model": model,
         }
         if _interactive(defaults, as_json):
-            _ask(values, record, target, chosen_pattern)
+            from mlship.knowledge.patterns import load_named_pattern
+
+            try:
+                knowledge = load_named_pattern(chosen_pattern, patterns_dir)
+            except MlshipError:  # reported with the other options below
+                latency_bound = False
+            else:
+                latency_bound = knowledge.project.latency_bound
+            _ask(values, record, target, latency_bound)
         try:
             spec = ProjectSpec.model_validate(
                 {
@@ -192,7 +231,9 @@ def new(
                     "cuda_version": cuda,
                     "python_version": python,
                     "max_error_rate": max_error_rate,
-                    "target_rps": target_rps,
+                    "min_rps": min_rps,
+                    "templates": templates,
+                    "patterns_dir": patterns_dir,
                     "input_schema": input_schema,
                     "trust_pickle": trust_pickle,
                     "git": not no_git,

@@ -31,11 +31,11 @@ def list_patterns(
     if ctx.invoked_subcommand is not None:
         return
     with reported_errors():
-        from mlship.knowledge import load_patterns
+        from mlship.knowledge.patterns import load_patterns
 
         patterns = load_patterns(patterns_dir)
         if as_json:
-            from mlship.output import print_json
+            from mlship.cli.output import print_json
 
             print_json([p.model_dump(mode="json", exclude_none=True) for p in patterns])
             return
@@ -55,18 +55,17 @@ def show_pattern(
     """Show one pattern: what it is, trade-offs, default stack, scale-out and scoring rules."""
     with reported_errors():
         from mlship.errors import InputError
-        from mlship.knowledge import find_pattern, load_patterns
-        from mlship.models import PATTERN_NAMES
+        from mlship.knowledge.patterns import find_pattern, load_patterns
 
         patterns = load_patterns(patterns_dir)
         try:
             pattern = find_pattern(patterns, name)
         except KeyError:
             raise InputError(
-                f"NAME: {name!r} is not a pattern (allowed: {', '.join(PATTERN_NAMES)})"
+                f"NAME: {name!r} is not a pattern (allowed: {', '.join(p.name for p in patterns)})"
             ) from None
         if as_json:
-            from mlship.output import print_json
+            from mlship.cli.output import print_json
 
             print_json(pattern.model_dump(mode="json", exclude_none=True))
             return

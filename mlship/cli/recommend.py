@@ -144,7 +144,10 @@ def recommend(
 
 
 def _run(given: dict[str, Any]) -> None:
-    from mlship.answers_io import (
+    from mlship.cli.output import console, err_console, print_json
+    from mlship.errors import InputError
+    from mlship.knowledge.patterns import load_patterns
+    from mlship.recommend.answers import (
         AnswersSource,
         answered_paths,
         describe_missing,
@@ -153,11 +156,9 @@ def _run(given: dict[str, Any]) -> None:
         read_answers_file,
         validate_answers,
     )
-    from mlship.decision import DEFAULT_NAME, build_decision_record, write_decision_record
-    from mlship.errors import InputError
-    from mlship.knowledge import load_patterns
-    from mlship.output import console, err_console, print_json
-    from mlship.recommend import next_command, recommend
+    from mlship.recommend.decision import build_decision_record
+    from mlship.recommend.engine import next_command, recommend
+    from mlship.record import DEFAULT_NAME, write_decision_record
 
     overrides = {
         path: given[name] for name, (_, path) in FLAG_PATHS.items() if given[name] is not None

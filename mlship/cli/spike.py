@@ -173,7 +173,7 @@ def spike(
 
 
 def _show(result: SpikeResult, as_json: bool) -> None:
-    from mlship.output import print_json
+    from mlship.cli.output import print_json
 
     if as_json:
         print_json(result.model_dump(mode="json"))
@@ -184,7 +184,7 @@ def _show(result: SpikeResult, as_json: bool) -> None:
 
 
 def _compare(paths: tuple[Path, Path], as_json: bool) -> None:
-    from mlship.output import print_json
+    from mlship.cli.output import print_json
     from mlship.spike.compare import compare_paths
 
     data: dict[str, Any] = compare_paths(*paths)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError
+from mlship.record import find_decision_record
 from mlship.spike import artifacts, profiles, stats, target, verdict
 from mlship.spike import capacity as capacity_search
 from mlship.spike import payloads as payload_source
@@ -73,7 +74,7 @@ def plan(options: SpikeOptions) -> Plan:
     where = target.resolve(options.target, options.path)
     if not where.path.startswith("/"):
         raise InputError(f"--path: {where.path!r} must start with /")
-    record = verdict.load_record(where.project)
+    record = find_decision_record(where.project)
     budget = verdict.resolve_budget(
         record, verdict.BudgetFlags(options.p99_ms, options.max_error_rate, options.min_rps)
     )

@@ -8,26 +8,17 @@ gives no verdict, and says so, rather than passing by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-import yaml
-from pydantic import ValidationError
-
-from mlship.errors import InputError
-from mlship.models import DecisionRecord
+from mlship.contracts import DecisionRecord
+from mlship.errors import InputError, KnowledgeBaseError
+from mlship.knowledge import budget as budgets
 from mlship.spike.profiles import positive
 from mlship.spike.result import BudgetUsed, Capacity, Criterion, Stats, Verdict
-from mlship.validation import describe_validation_error
-from mlship.yaml_io import load_yaml
-
-RECORD_FILE = "mlship.yaml"
 
 
 @dataclass(frozen=True)
-class BudgetFlags:
-    p99_ms: float | None = None
-    max_error_rate: float | None = None
-    min_rps: float | None = None
+class BudgetFlags(budgets.BudgetFlags):
+    """The spike's budget flags, checked before anything runs."""
 
     def check(self) -> None:
         positive(self.p99_ms, "--p99-ms")
@@ -37,44 +28,30 @@ class BudgetFlags:
             raise InputError(f"--max-error-rate: {rate!r} must be between 0 and 1 (0.01 = 1 %)")
 
 
-def load_record(project: Path | None) -> DecisionRecord | None:
-    """The project's decision record, or None when there is none; invalid ones are errors."""
-    if project is None or not (project / RECORD_FILE).is_file():
+def _pattern_p99(record: DecisionRecord) -> float | None:
+    from mlship.knowledge.patterns import load_named_pattern
+
+    try:
+        return load_named_pattern(record.pattern).default_p99_ms
+    except KnowledgeBaseError:  # a pattern this mlship does not know: no default
         return None
-    path = project / RECORD_FILE
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise InputError(f"{path}: cannot read the decision record ({error})") from None
-    try:
-        return DecisionRecord.model_validate(data)
-    except ValidationError as error:
-        raise InputError(
-            f"{path}: invalid decision record", problems=describe_validation_error(error)
-        ) from None
 
 
 def resolve_budget(record: DecisionRecord | None, flags: BudgetFlags) -> BudgetUsed:
-    """Each criterion from its flag, else from ``mlship.yaml``; the source of each is kept."""
+    """Each criterion from its flag, else from ``mlship.yaml`` (and the pattern's defaults).
+
+    Without a record only the flags count: a spike against a bare URL judges nothing
+    that nobody stated.
+    """
     flags.check()
-    saved = record.budget if record is not None else None
-    source: dict[str, str] = {}
-
-    def pick(name: str, flag: float | None, stored: float | None) -> float | None:
-        if flag is not None:
-            source[name] = "flag"
-            return flag
-        if stored is not None:
-            source[name] = RECORD_FILE
-        return stored
-
+    pattern_p99 = _pattern_p99(record) if record is not None else None
+    resolved = budgets.resolve_budget(flags, record, pattern_p99, defaults=record is not None)
+    chosen = resolved.budget
     return BudgetUsed(
-        p99_ms=pick("p99_ms", flags.p99_ms, saved.p99_ms if saved else None),
-        max_error_rate=pick(
-            "max_error_rate", flags.max_error_rate, saved.max_error_rate if saved else None
-        ),
-        min_rps=pick("min_rps", flags.min_rps, saved.target_rps if saved else None),
-        source=source,
+        p99_ms=chosen.p99_ms,
+        max_error_rate=chosen.max_error_rate,
+        min_rps=chosen.min_rps,
+        source=resolved.source,
     )
 
 

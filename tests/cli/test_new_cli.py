@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlship.models import Answers, Budget, DecisionRecord
+from mlship.contracts import Answers, Budget, DecisionRecord
 from tests.model_files import FEATURES, skops_file
 
 JSON_KEYS = {
@@ -84,7 +84,7 @@ def test_human_output_shows_the_tree_and_the_next_commands(tmp_path: Path) -> No
         ),
         (
             ["serverless", "svc"],
-            "pattern: 'serverless' is not allowed (allowed: 'online', 'batch', 'edge', 'streaming' or 'chained')",
+            "pattern: 'serverless' is not a deployment pattern hint: choose one of: online, batch, edge, streaming, chained",
         ),
         (["online"], "dest: missing"),
         (
@@ -109,10 +109,10 @@ def test_a_pattern_without_a_template_exits_2_listing_the_available_templates(
     """A knowledge base may name a pattern that this mlship ships no template for."""
     from typer.testing import CliRunner
 
-    import mlship.render
+    import mlship.new.render
     from mlship.cli import app
 
-    monkeypatch.setattr(mlship.render, "available_templates", lambda: ["online"])
+    monkeypatch.setattr(mlship.new.render, "available_templates", lambda overlay=None: ["online"])
     done = CliRunner().invoke(app, ["new", "batch", str(tmp_path / "svc"), "--defaults"])
     assert done.exit_code == 2
     assert "no template for 'batch' yet" in done.output
@@ -161,10 +161,10 @@ def test_from_a_decision_record_the_pattern_may_be_left_out(tmp_path: Path) -> N
         budget=Budget(p99_ms=35.0, max_error_rate=0.005),
     )
     (tmp_path / "decision.yaml").write_text(yaml.safe_dump(record.model_dump(mode="json")))
-    done = mlship("--from", "decision.yaml", "svc", "--target-rps", "120", "--json", cwd=tmp_path)
+    done = mlship("--from", "decision.yaml", "svc", "--min-rps", "120", "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     written = yaml.safe_load((tmp_path / "svc" / "mlship.yaml").read_text())
-    assert written["budget"] == {"p99_ms": 35.0, "max_error_rate": 0.005, "target_rps": 120.0}
+    assert written["budget"] == {"p99_ms": 35.0, "max_error_rate": 0.005, "min_rps": 120.0}
     assert written["answers"]["latency"]["p99_ms"] == 35.0
 
 
@@ -173,7 +173,7 @@ def test_an_invalid_decision_record_exits_2_naming_the_field(tmp_path: Path) -> 
     done = mlship("--from", "decision.yaml", "svc", cwd=tmp_path)
     assert done.returncode == 2
     assert "invalid decision record decision.yaml" in done.stderr
-    assert "pattern: 'serverless' is not allowed" in done.stderr
+    assert "pattern 'serverless' is not a deployment pattern" in done.stderr
 
 
 def test_on_a_terminal_it_asks_what_the_options_did_not_answer(tmp_path: Path) -> None:
@@ -228,7 +228,7 @@ def test_recommend_save_then_new_from_gives_the_recommended_project(tmp_path: Pa
     assert result["gpu"] is bool(recommended["stack"].get("gpu"))
     assert result["model_format"] == recommended["stack"]["model_format"]
     written = yaml.safe_load((tmp_path / "svc" / "mlship.yaml").read_text())
-    assert written["budget"]["p99_ms"] == 30.0 and written["budget"]["target_rps"] == 250.0
+    assert written["budget"]["p99_ms"] == 30.0 and written["budget"]["min_rps"] == 250.0
     assert (
         written["reasons"] == recommended["reasons"]
         and written["answers"] == recommended["answers"]

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from mlship.cli import app
-from mlship.knowledge import builtin_patterns_dir
-from mlship.models import PATTERN_NAMES
+from mlship.knowledge.patterns import builtin_patterns_dir
+from tests.builtin import BUILTIN_PATTERNS
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def runner() -> CliRunner:
 def test_list_shows_the_five_patterns(runner: CliRunner) -> None:
     result = runner.invoke(app, ["patterns"])
     assert result.exit_code == 0, result.stderr
-    for name in PATTERN_NAMES:
+    for name in BUILTIN_PATTERNS:
         assert name in result.stdout
     assert "mlship patterns show NAME" in result.stdout
 
@@ -30,11 +30,11 @@ def test_list_as_json(runner: CliRunner) -> None:
     result = runner.invoke(app, ["patterns", "--json"])
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert [p["name"] for p in data] == list(PATTERN_NAMES)
+    assert [p["name"] for p in data] == list(BUILTIN_PATTERNS)
     assert {"summary", "strengths", "weaknesses", "stack", "scale_out", "rules"} <= set(data[0])
 
 
-@pytest.mark.parametrize("name", PATTERN_NAMES)
+@pytest.mark.parametrize("name", BUILTIN_PATTERNS)
 def test_show_each_pattern(runner: CliRunner, name: str) -> None:
     result = runner.invoke(app, ["patterns", "show", name])
     assert result.exit_code == 0, result.stderr
@@ -44,7 +44,7 @@ def test_show_each_pattern(runner: CliRunner, name: str) -> None:
 
 
 def test_show_as_json_round_trips_through_the_model(runner: CliRunner) -> None:
-    from mlship.knowledge import Pattern
+    from mlship.knowledge.patterns import Pattern
 
     result = runner.invoke(app, ["patterns", "show", "streaming", "--json"])
     assert result.exit_code == 0

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mlship.cli import app
-from mlship.decision import read_decision_record
+from mlship.record import read_decision_record
 
 ROOT = Path(__file__).resolve().parents[2]
 FRAUD = ROOT / "examples" / "checkout-fraud.yaml"
@@ -54,7 +54,7 @@ def test_flags_alone_are_enough_and_override_the_file(runner: CliRunner) -> None
 
 def test_every_answer_has_a_flag(runner: CliRunner) -> None:
     from mlship.cli.recommend import FLAG_PATHS
-    from mlship.fields import answer_fields
+    from mlship.knowledge.fields import answer_fields
 
     assert sorted(path for _, path in FLAG_PATHS.values()) == sorted(answer_fields())
     help_text = runner.invoke(app, ["recommend", "--help"], terminal_width=200).stdout
@@ -81,7 +81,7 @@ def test_save_writes_the_decision_record_and_next_reads_it(
     assert code == 0
     record = read_decision_record(tmp_path / "mlship.yaml")
     assert record.pattern == "online" and record.budget.p99_ms == 50.0
-    assert record.budget.target_rps == 300.0 and record.answers is not None
+    assert record.budget.min_rps == 300.0 and record.answers is not None
     assert "Decision record written to mlship.yaml" in out
     assert "mlship new online ./checkout-fraud --from mlship.yaml" in out
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from mlship.decision import read_decision_record
+from mlship.record import read_decision_record
 
 # (text of the question, what the person types); Enter keeps the default.
 DIALOGUE = [
@@ -68,7 +68,7 @@ def test_questionnaire_in_a_real_terminal(tmp_path: Path) -> None:
     assert record.answers.latency.p99_ms == 50.0  # from the flag: never asked
     assert record.answers.latency.freshness == "realtime"
     assert record.answers.data.sensitivity == "pii"
-    assert record.budget.p99_ms == 50.0 and record.budget.target_rps == 300.0
+    assert record.budget.p99_ms == 50.0 and record.budget.min_rps == 300.0
 
 
 @pytest.mark.timeout(60)

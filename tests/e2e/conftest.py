@@ -3,7 +3,7 @@
 Stable names other test modules rely on (keep them):
 
 - ``template_data(**overrides) -> dict``: the copier data of a project; the ONE place that
-  builds it (pins from ``mlship/data/pins.yaml``). Switch it to ``mlship.scaffold`` here only.
+  builds it (pins from ``mlship/data/pins.yaml``). Switch it to ``mlship.new.project`` here only.
 - ``render_project(dest, pattern="online", **overrides) -> Path``: render into ``dest``.
 - ``venv_for(project) -> Venv`` (session fixture returning a function): a venv with the
   project's dependencies, shared by every project with the same dependency set, and the
@@ -39,7 +39,8 @@ from typing import Any
 import httpx
 import pytest
 
-from mlship.render import render
+from mlship.new.copier_data import CopierData
+from mlship.new.render import render
 
 READY_TIMEOUT_S = 90.0
 STOP_TIMEOUT_S = 20.0
@@ -59,26 +60,28 @@ SPEC_FIELDS = {
     "python_version": "python_version",
     "p99_ms": "p99_ms",
     "max_error_rate": "max_error_rate",
-    "target_rps": "target_rps",
+    "min_rps": "min_rps",
 }
 
 
 def template_data(**overrides: Any) -> dict[str, Any]:
     """Copier data for a project exactly as ``mlship new`` computes it (default: online,
     onnx, named demo-service); keys that are not ``mlship new`` options override the data."""
-    from mlship.project_plan import plan_project
-    from mlship.spec import ProjectSpec
+    from mlship.new.plan import plan_project
+    from mlship.new.spec import ProjectSpec
 
     values = {"project_name": "demo-service", "pattern": "online", **overrides}
     spec = ProjectSpec(**{SPEC_FIELDS[k]: v for k, v in values.items() if k in SPEC_FIELDS})
-    data = plan_project(spec, Path(tempfile.gettempdir()) / values["project_name"]).data
+    data = plan_project(
+        spec, Path(tempfile.gettempdir()) / values["project_name"]
+    ).data.model_dump()
     data.update({k: v for k, v in overrides.items() if k not in SPEC_FIELDS})
     return data
 
 
 def render_project(dest: Path, pattern: str = "online", **overrides: Any) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
-    render(pattern, dest, template_data(pattern=pattern, **overrides))
+    render(pattern, dest, CopierData(**template_data(pattern=pattern, **overrides)))
     return dest
 
 

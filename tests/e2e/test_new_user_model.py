@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlship.scaffold import new_project
-from mlship.spec import ProjectSpec
+from mlship.new.project import new_project
+from mlship.new.spec import ProjectSpec
 from tests.e2e.conftest import Project, Venv, serve
 from tests.model_files import FEATURES, onnx_classifier, skops_file
 

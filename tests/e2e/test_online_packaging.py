@@ -19,7 +19,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mlship.render import available_templates, render
+from mlship.new.copier_data import CopierData
+from mlship.new.render import available_templates, render
 
 from .conftest import render_project, template_data
 from .packaging_helpers import (
@@ -60,7 +61,7 @@ def data(gpu: bool, model_format: str = "onnx") -> dict[str, Any]:
 def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     gpu, model_format = request.param
     dest = tmp_path_factory.mktemp(f"{'gpu' if gpu else 'cpu'}-{model_format}")
-    render("online", dest, data(gpu, model_format))
+    render("online", dest, CopierData(**data(gpu, model_format)))
     return dest
 
 
@@ -142,7 +143,7 @@ def test_gpu_dockerfile_takes_cuda_from_wheels(project: Path) -> None:
 
 
 def test_cpu_dockerfile_never_pulls_cuda_torch(tmp_path: Path) -> None:
-    render("online", tmp_path, data(False, "torch"))
+    render("online", tmp_path, CopierData(**data(False, "torch")))
     builder, _ = parse_dockerfile(tmp_path / "Dockerfile")
     builds = " ".join(builder.all("RUN"))
     assert "--index-url https://download.pytorch.org/whl/cpu torch==" in builds

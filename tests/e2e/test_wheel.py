@@ -44,12 +44,27 @@ def wheel_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv
 
 
+def _tree(root: Path) -> list[str]:
+    return sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    )
+
+
+def test_a_checkout_finds_patterns_and_templates_at_the_top() -> None:
+    """The editable install this test runs in reads the top-level folders, not copies."""
+    from mlship.resources import patterns_dir, templates_dir
+
+    assert patterns_dir() == ROOT / "patterns"
+    assert templates_dir() == ROOT / "templates"
+
+
 def test_wheel_contains_patterns_and_templates(wheel_venv: Path) -> None:
     code = (
         "from mlship.resources import patterns_dir, templates_dir;"
         "import json;"
-        "print(json.dumps([sorted(p.name for p in patterns_dir().iterdir()),"
-        " sorted(p.name for p in templates_dir().iterdir())]))"
+        "print(json.dumps([str(patterns_dir()), str(templates_dir())]))"
     )
     out = subprocess.run(
         [str(wheel_venv / "bin" / "python"), "-c", code],
@@ -58,11 +73,10 @@ def test_wheel_contains_patterns_and_templates(wheel_venv: Path) -> None:
         text=True,
         cwd=wheel_venv,
     ).stdout
-    patterns, templates = json.loads(out)
-    assert {"online.yaml", "batch.yaml", "edge.yaml", "streaming.yaml", "chained.yaml"} <= set(
-        patterns
-    )
-    assert {"copier.yml", "shared", "online"} <= set(templates)
+    patterns, templates = (Path(p) for p in json.loads(out))
+    assert patterns.parent.name == templates.parent.name == "mlship"  # inside the package
+    assert _tree(patterns) == _tree(ROOT / "patterns")
+    assert _tree(templates) == _tree(ROOT / "templates")
     site = subprocess.run(
         [str(wheel_venv / "bin" / "python"), "-c", "import mlship; print(mlship.__file__)"],
         check=True,

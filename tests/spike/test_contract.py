@@ -19,7 +19,7 @@ import pytest
 
 from tests.spike.helpers import CliRun, make_project, server_command, spike_cli
 
-BUDGET = {"p99_ms": 200.0, "max_error_rate": 0.01, "target_rps": 30.0}
+BUDGET = {"p99_ms": 200.0, "max_error_rate": 0.01, "min_rps": 30.0}
 
 TOP_KEYS = {
     "schema_version",

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from mlship.contracts import Budget, DecisionRecord
 from mlship.errors import InputError
-from mlship.models import Budget, DecisionRecord
 from mlship.spike import capacity, payloads, profiles, stats, verdict
 from mlship.spike.records import Record, RecordReader, format_line
 from mlship.spike.result import BudgetUsed, Stats
@@ -174,13 +174,13 @@ def test_no_budget_no_verdict() -> None:
 
 def test_flags_override_the_decision_record() -> None:
     record = DecisionRecord(
-        mlship_version="0.1.0", pattern="online", budget=Budget(p99_ms=50, target_rps=100)
+        mlship_version="0.1.0", pattern="online", budget=Budget(p99_ms=50, min_rps=100)
     )
     budget = verdict.resolve_budget(record, verdict.BudgetFlags(p99_ms=80))
     assert (budget.p99_ms, budget.max_error_rate, budget.min_rps) == (80, 0.001, 100)
     assert budget.source == {
         "p99_ms": "flag",
-        "max_error_rate": "mlship.yaml",
+        "max_error_rate": "default",
         "min_rps": "mlship.yaml",
     }
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlship.answers_io import (
+from mlship.errors import InputError
+from mlship.recommend.answers import (
     describe_missing,
     load_answers,
     merge_answers,
@@ -16,7 +17,6 @@ from mlship.answers_io import (
     read_answers_file,
     validate_answers,
 )
-from mlship.errors import InputError
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

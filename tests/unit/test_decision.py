@@ -8,16 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from mlship import __version__
-from mlship.decision import (
-    build_decision_record,
+from mlship.contracts import Answers, DecisionRecord
+from mlship.errors import InputError
+from mlship.knowledge.patterns import load_patterns
+from mlship.recommend.decision import build_decision_record
+from mlship.recommend.engine import recommend
+from mlship.record import (
     read_decision_record,
     write_decision_record,
 )
-from mlship.errors import InputError
-from mlship.knowledge import load_patterns
-from mlship.models import Answers, DecisionRecord
-from mlship.recommend import recommend
+from mlship.version import __version__
 
 
 @pytest.fixture
@@ -33,7 +33,7 @@ def test_record_holds_answers_ranking_winner_and_budget(record: DecisionRecord) 
     assert record.answers is not None and record.answers.traffic.arrival == "requests"
     assert record.ranking[0].pattern == "online" and len(record.ranking) == 5
     assert record.reasons == record.ranking[0].reasons
-    assert (record.budget.p99_ms, record.budget.target_rps) == (50.0, 300.0)
+    assert (record.budget.p99_ms, record.budget.min_rps) == (50.0, 300.0)
     assert record.budget.max_error_rate == 0.001
     assert record.stack["serving"] == "fastapi"
 
@@ -75,7 +75,7 @@ def test_reading_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match=rf"{re.escape(str(bad))}:\d+: not valid YAML"):
         read_decision_record(bad)
     wrong = tmp_path / "wrong.yaml"
-    wrong.write_text("mlship_version: '0.1.0'\npattern: serverless\n")
+    wrong.write_text("mlship_version: '0.1.0'\npattern: online\nbudget: {p99_ms: -5}\n")
     with pytest.raises(InputError) as caught:
         read_decision_record(wrong)
-    assert any("pattern: 'serverless' is not allowed" in p for p in caught.value.problems)
+    assert any(p.startswith("budget.p99_ms: ") for p in caught.value.problems)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlship.docs_gen import generated_docs, main
-from mlship.fields import answer_fields
+from mlship.knowledge.fields import answer_fields
+from mlship.recommend.docs import generated_docs, main
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -16,7 +16,7 @@ def test_committed_docs_equal_the_generated_ones() -> None:
         for relative, text in generated_docs().items()
         if not (DOCS / relative).exists() or (DOCS / relative).read_text() != text
     ]
-    assert not stale, f"run `python -m mlship.docs_gen` to refresh: {stale}"
+    assert not stale, f"run `python -m mlship.recommend.docs` to refresh: {stale}"
 
 
 def test_check_mode_reports_and_writes_nothing(tmp_path: Path) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from mlship import gpu
 from mlship.errors import InputError, KnowledgeBaseError
-from mlship.project_plan import load_pins
+from mlship.new import gpu
+from mlship.new.plan import load_pins
 from mlship.resources import data_file
 
 # Minimum Linux x86_64 drivers of each toolkit's GA release (NVIDIA CUDA release notes).

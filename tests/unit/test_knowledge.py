@@ -8,15 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from mlship.contracts import Answers
 from mlship.errors import KnowledgeBaseError
-from mlship.knowledge import builtin_patterns_dir, load_pattern, load_patterns
-from mlship.models import PATTERN_NAMES, Answers
-from mlship.recommend import recommend
+from mlship.knowledge.patterns import builtin_patterns_dir, load_pattern, load_patterns
+from mlship.recommend.engine import recommend
+from tests.builtin import BUILTIN_PATTERNS
 
 
 def test_the_five_patterns_load_in_canonical_order() -> None:
     patterns = load_patterns()
-    assert [p.name for p in patterns] == list(PATTERN_NAMES)
+    assert [p.name for p in patterns] == list(BUILTIN_PATTERNS)
     for pattern in patterns:
         assert pattern.rules, f"{pattern.name} has no scoring rules"
         assert pattern.scale_out[-1].when is None
@@ -103,10 +104,11 @@ def test_file_name_must_match_the_pattern(org_dir: Path) -> None:
         load_pattern(org_dir / "online.yaml")
 
 
-def test_unknown_pattern_file_in_an_organisation_folder(org_dir: Path) -> None:
+def test_a_new_pattern_file_in_an_organisation_folder_is_validated(org_dir: Path) -> None:
     (org_dir / "serverless.yaml").write_text("name: serverless\n")
-    with pytest.raises(KnowledgeBaseError, match=r"unknown pattern file 'serverless.yaml'"):
+    with pytest.raises(KnowledgeBaseError, match=r"serverless.yaml:\n  title: required") as caught:
         load_patterns(org_dir)
+    assert "kind: required but missing" in str(caught.value)
 
 
 def test_missing_patterns_directory(tmp_path: Path) -> None:
@@ -122,7 +124,7 @@ def test_organisation_weights_change_the_ranking_without_python(org_dir: Path) -
     assert recommend(answers, load_patterns()).pattern == "online"
     _edit(org_dir / "online.yaml", "weight: 0.35", "weight: -0.9")
     custom = load_patterns(org_dir)
-    assert [p.name for p in custom] == list(PATTERN_NAMES)
+    assert [p.name for p in custom] == list(BUILTIN_PATTERNS)
     assert recommend(answers, custom).pattern != "online"
 
 

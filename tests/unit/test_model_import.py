@@ -15,7 +15,7 @@ import pytest
 from onnx import TensorProto
 
 from mlship.errors import InputError
-from mlship.model_import import inspect_model, install_model
+from mlship.new.model_import import inspect_model, install_model
 from tests.model_files import FEATURES, logistic_regression, onnx_classifier, onnx_graph, skops_file
 
 
@@ -330,7 +330,7 @@ torch.save(net.state_dict(), sys.argv[1] + "/weights.pt")
 @pytest.fixture(scope="module")
 def torch_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """(folder with torch files, folder with torch installed) made with the pinned torch."""
-    from mlship.project_plan import load_pins
+    from mlship.new.plan import load_pins
 
     site = tmp_path_factory.mktemp("torch-site")
     subprocess.run(
@@ -381,8 +381,8 @@ def test_the_generated_service_core_serves_an_imported_torchscript_model(
     torch_files: tuple[Path, Path], tmp_path: Path
 ) -> None:
     """Cross-check of the manifest contract with the project's own loader."""
-    from mlship.scaffold import new_project
-    from mlship.spec import ProjectSpec
+    from mlship.new.project import new_project
+    from mlship.new.spec import ProjectSpec
 
     files, site = torch_files
     schema = _schema(tmp_path, {"features": FEATURES, "classes": [0, 1]})

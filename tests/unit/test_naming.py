@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlship.errors import InputError
-from mlship.naming import (
+from mlship.new.naming import (
     name_from_folder,
     package_for,
     resolve_names,

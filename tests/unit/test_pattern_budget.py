@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from mlship.knowledge import load_patterns
-from mlship.project_plan import plan_project
-from mlship.spec import DEFAULT_P99_MS, ProjectSpec
+from mlship.knowledge.patterns import load_patterns
+from mlship.knowledge.sizing import load_sizing
+from mlship.new.plan import plan_project
+from mlship.new.spec import ProjectSpec
 
 
 @pytest.mark.parametrize(
@@ -20,7 +21,7 @@ def test_each_pattern_starts_from_its_own_default_budget(
 ) -> None:
     plan = plan_project(ProjectSpec(pattern=pattern), tmp_path / "p")
     assert plan.record.budget.p99_ms == expected
-    assert plan.data["p99_ms"] == expected
+    assert plan.data.p99_ms == expected
 
 
 def test_a_flag_wins_over_the_pattern_default(tmp_path: Path) -> None:
@@ -32,7 +33,7 @@ def test_a_pattern_without_a_default_falls_back_to_the_global_one(tmp_path: Path
     batch = next(p for p in load_patterns() if p.name == "batch")
     assert batch.default_p99_ms is None
     plan = plan_project(ProjectSpec(pattern="batch"), tmp_path / "p")
-    assert plan.record.budget.p99_ms == DEFAULT_P99_MS
+    assert plan.record.budget.p99_ms == load_sizing().budget.p99_ms == 100
 
 
 def test_a_chained_project_refuses_a_user_model_instead_of_ignoring_it(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlship.errors import InputError
-from mlship.project_files import fix_answers_file, make_parents, move_into, remove_created
+from mlship.new.files import fix_answers_file, make_parents, move_into, remove_created
 
 NAMES = st.sampled_from(["a", "b", "src", "models", "README.md", "x.py"])
 PATHS = st.lists(NAMES, min_size=1, max_size=3).map(lambda parts: "/".join(parts))

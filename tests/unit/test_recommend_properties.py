@@ -8,10 +8,11 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from mlship.fields import FieldSpec, answer_fields
-from mlship.knowledge import load_patterns
-from mlship.models import PATTERN_NAMES, Answers
-from mlship.recommend import recommend
+from mlship.contracts import Answers
+from mlship.knowledge.fields import FieldSpec, answer_fields
+from mlship.knowledge.patterns import load_patterns
+from mlship.recommend.engine import recommend
+from tests.builtin import BUILTIN_PATTERNS
 
 PATTERNS = load_patterns()
 
@@ -47,7 +48,7 @@ def answers(draw: st.DrawFn) -> Answers:
 @given(answers())
 def test_any_valid_answers_rank_all_five_deterministically(a: Answers) -> None:
     result = recommend(a, PATTERNS)
-    assert sorted(r.pattern for r in result.ranking) == sorted(PATTERN_NAMES)
+    assert sorted(r.pattern for r in result.ranking) == sorted(BUILTIN_PATTERNS)
     assert all(0.0 <= r.score <= 1.0 for r in result.ranking)
     assert result.ranking[0].pattern == result.pattern
     assert result.pattern not in {e.pattern for e in result.excluded}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from mlship.cli._questionnaire import Invalid, _choices, parse_answer
-from mlship.conditions import dict_lookup
-from mlship.fields import answer_fields
-from mlship.questions import load_questions
+from mlship.knowledge.conditions import dict_lookup
+from mlship.knowledge.fields import answer_fields
+from mlship.knowledge.questions import load_questions
 
 F = answer_fields()
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from mlship.conditions import Condition
-from mlship.fields import answer_fields
-from mlship.knowledge import Pattern, find_pattern, load_patterns
-from mlship.models import Answers
-from mlship.recommend import recommend, score_pattern
+from mlship.contracts import Answers
+from mlship.knowledge.conditions import Condition
+from mlship.knowledge.fields import answer_fields
+from mlship.knowledge.patterns import Pattern, find_pattern, load_patterns
+from mlship.recommend.engine import recommend, score_pattern
 
 PATTERNS = load_patterns()
 

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from mlship.answers_io import load_answers
-from mlship.knowledge import load_patterns
-from mlship.models import Answers, Recommendation
-from mlship.recommend import recommend
+from mlship.contracts import Answers, Recommendation
+from mlship.knowledge.patterns import load_patterns
+from mlship.recommend.answers import load_answers
+from mlship.recommend.engine import recommend
 
 ROOT = Path(__file__).resolve().parents[2]
 PATTERNS = load_patterns()

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mlship.knowledge import load_patterns
-from mlship.models import Answers, Recommendation
-from mlship.recommend import recommend
-from mlship.sizing import Sizing, load_sizing
+from mlship.contracts import Answers, Recommendation
+from mlship.knowledge.patterns import load_patterns
+from mlship.knowledge.sizing import Sizing, load_sizing
+from mlship.recommend.engine import recommend
 
 PATTERNS = load_patterns()
 
@@ -152,7 +152,7 @@ def test_low_confidence_and_close_calls_are_said() -> None:
     assert run_close.pattern == "chained"
     not_warned(close, "close call")
     closer = {**close, "latency": {"p99_ms": 15.0, "freshness": "realtime"}}
-    # a tie goes to the pattern listed first in PATTERN_NAMES (online before chained)
+    # a tie goes to the pattern listed first in BUILTIN_PATTERNS (online before chained)
     assert "online (0.75) and chained (0.75)" in warned(closer, "close call")
 
 

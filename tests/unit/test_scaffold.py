@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-import mlship.render
+import mlship.new.render
+from mlship.contracts import Answers, Budget, DecisionRecord
 from mlship.errors import InputError, ToolError
-from mlship.knowledge import load_patterns
-from mlship.models import Answers, Budget, DecisionRecord
-from mlship.scaffold import new_project
-from mlship.spec import ProjectSpec
+from mlship.knowledge.patterns import load_patterns
+from mlship.new.copier_data import CopierData
+from mlship.new.project import new_project
+from mlship.new.spec import ProjectSpec
 from tests.model_files import FEATURES, skops_file
 
 
@@ -50,7 +51,7 @@ def no_git_identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_a_new_project_has_its_files_answers_and_decision_record(tmp_path: Path) -> None:
     dest = tmp_path / "Fraud Scorer"
-    result = new_project(_spec(p99_ms=40, target_rps=200), dest)
+    result = new_project(_spec(p99_ms=40, min_rps=200), dest)
     assert (result.project_name, result.package) == ("fraud-scorer", "fraud_scorer")
     assert result.files == sorted(
         p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file()
@@ -70,7 +71,7 @@ def test_a_new_project_has_its_files_answers_and_decision_record(tmp_path: Path)
 
     record = DecisionRecord.model_validate(yaml.safe_load((dest / "mlship.yaml").read_text()))
     assert record.pattern == "online"
-    assert record.budget == Budget(p99_ms=40.0, max_error_rate=0.001, target_rps=200.0)
+    assert record.budget == Budget(p99_ms=40.0, max_error_rate=0.001, min_rps=200.0)
     assert record.template_version == result_version()
     assert record.project["package"] == "fraud_scorer"
     assert record.project["gpu"] is False
@@ -88,7 +89,7 @@ def test_a_new_project_has_its_files_answers_and_decision_record(tmp_path: Path)
 
 
 def result_version() -> str:
-    from mlship import __version__
+    from mlship.version import __version__
 
     return __version__
 
@@ -185,13 +186,13 @@ def test_a_failure_during_rendering_restores_the_destination_exactly(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Fault injection: the renderer writes part of the project, then fails."""
-    real_render = mlship.render.render
+    real_render = mlship.new.render.render
 
-    def render_then_fail(pattern: str, dest: Path, data: dict) -> list[Path]:
-        real_render(pattern, dest, data)
+    def render_then_fail(pattern: str, dest: Path, data: CopierData, overlay: None) -> list[Path]:
+        real_render(pattern, dest, data, overlay)
         raise OSError("disk full")
 
-    monkeypatch.setattr(mlship.render, "render", render_then_fail)
+    monkeypatch.setattr(mlship.new.render, "render", render_then_fail)
     absent = tmp_path / "new" / "svc"
     with pytest.raises(ToolError, match="disk full"):
         new_project(_spec(), absent)
@@ -224,7 +225,7 @@ def test_a_user_model_is_installed_with_its_manifest_instead_of_the_demo(tmp_pat
 
 
 def test_gpu_passes_the_cuda_entry_for_the_pinned_torch(tmp_path: Path) -> None:
-    from mlship.project_plan import plan_project
+    from mlship.new.plan import plan_project
 
     result = new_project(_spec(gpu=True, python_version="3.12"), tmp_path / "svc")
     assert result.cuda["base_image"] == "python:3.12-slim"
@@ -255,7 +256,7 @@ def test_a_decision_record_gives_defaults_that_flags_override(tmp_path: Path) ->
     written = DecisionRecord.model_validate(
         yaml.safe_load((tmp_path / "a" / "mlship.yaml").read_text())
     )
-    assert written.budget == Budget(p99_ms=50.0, max_error_rate=0.01, target_rps=300.0)
+    assert written.budget == Budget(p99_ms=50.0, max_error_rate=0.01, min_rps=300.0)
     assert written.answers == record.answers
     assert written.reasons == ["requests arrive one at a time"]
     assert result.gpu is False
@@ -281,7 +282,9 @@ def test_a_pattern_without_a_template_lists_the_available_ones(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Patterns gain templates over time: pretend only online and batch exist."""
-    monkeypatch.setattr(mlship.render, "available_templates", lambda: ["batch", "online"])
+    monkeypatch.setattr(
+        mlship.new.render, "available_templates", lambda overlay=None: ["batch", "online"]
+    )
     with pytest.raises(InputError) as caught:
         new_project(_spec(pattern="edge"), tmp_path / "svc")
     assert caught.value.message == "pattern: this mlship has no template for 'edge' yet"
@@ -300,21 +303,20 @@ def test_a_destination_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_the_plan_fills_every_key_the_questionnaire_declares_and_writes_nothing(
     tmp_path: Path,
 ) -> None:
-    from mlship.project_plan import plan_project
+    from mlship.new.copier_data import CopierData
+    from mlship.new.plan import plan_project
     from mlship.resources import templates_dir
 
     questionnaire = yaml.safe_load(templates_dir().joinpath("copier.yml").read_text())
     declared = {key for key in questionnaire if not key.startswith("_")}
+    assert set(CopierData.model_fields) == declared
     plan = plan_project(_spec(gpu=True, p99_ms=30), tmp_path / "svc")
-    assert set(plan.data) == declared
-    assert (
-        plan.data["cuda"] == plan.cuda and plan.cuda["torch_version"] == plan.data["pins"]["torch"]
-    )
+    assert plan.data.cuda == plan.cuda and plan.cuda["torch_version"] == plan.data.pins["torch"]
     assert list(tmp_path.iterdir()) == []
 
 
 def test_the_recommended_model_format_is_the_default(tmp_path: Path) -> None:
-    from mlship.project_plan import plan_project
+    from mlship.new.plan import plan_project
 
     record = DecisionRecord(
         mlship_version="0.1.0",
@@ -329,7 +331,7 @@ def test_the_recommended_model_format_is_the_default(tmp_path: Path) -> None:
     assert plan_project(_spec(), tmp_path / "a").model_format == "onnx"
 
 
-@pytest.mark.parametrize("pattern", mlship.render.available_templates())
+@pytest.mark.parametrize("pattern", mlship.new.render.available_templates())
 @pytest.mark.parametrize(
     "options",
     [

@@ -1,0 +1,164 @@
+"""The data contracts of mlship: answers in, recommendations and decision records out.
+
+Every model is strict and forbids unknown keys, so a typo in an answers file or a
+pattern file fails loudly with the field named instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# A pattern is whatever the knowledge base holds (mlship's five, or an organisation's own);
+# its name is also the template folder's name and a YAML file name.
+PatternName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")]
+
+Arrival = Literal["requests", "events", "datasets", "on-device"]
+TrafficShape = Literal["steady", "bursty", "spiky"]
+Freshness = Literal["realtime", "seconds", "minutes", "hours", "days"]
+Sensitivity = Literal["public", "internal", "pii", "regulated"]
+Target = Literal["server", "mobile", "browser", "embedded"]
+Accelerator = Literal["none", "gpu"]
+Framework = Literal["sklearn", "pytorch", "onnx", "tensorflow", "other"]
+OpsCapacity = Literal["small", "platform"]
+
+Positive = Annotated[float, Field(gt=0)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    """Base for every contract: unknown keys are errors, types are not coerced."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Traffic(Strict):
+    arrival: Arrival = Field(description="How work reaches the model.")
+    peak_rps: Positive | None = Field(None, description="Peak requests or events per second.")
+    pattern: TrafficShape = Field("steady", description="Shape of the load over time.")
+
+
+class Latency(Strict):
+    p99_ms: Positive | None = Field(
+        None, description="End-to-end p99 budget for one prediction in ms; null: no real-time need."
+    )
+    freshness: Freshness | None = Field(
+        None, description="How stale a prediction may be when it is used; null: not stated."
+    )
+
+
+class Data(Strict):
+    sensitivity: Sensitivity = Field("internal", description="Most sensitive data the model sees.")
+    must_stay_on_device: bool = Field(False, description="Input data may not leave the device.")
+    audit_trail: bool = Field(
+        False, description="Every prediction must be reproducible and auditable."
+    )
+
+
+class Hardware(Strict):
+    target: Target = Field("server", description="Where the model runs.")
+    accelerator: Accelerator = Field("none", description="Accelerator available for inference.")
+    gpu_memory_gb: Positive | None = Field(None, description="Memory of one GPU in GiB.")
+    device_memory_mb: Positive | None = Field(
+        None, description="Memory available to the model on an edge device, in MiB."
+    )
+    offline: bool = Field(False, description="Must work without a network connection.")
+
+
+class ModelInfo(Strict):
+    framework: Framework = Field("sklearn", description="Framework the model was trained with.")
+    size_mb: Positive | None = Field(None, description="Size of the model artifact in MiB.")
+    stages: PositiveInt = Field(1, description="Number of models that feed each other.")
+
+
+class Team(Strict):
+    ops_capacity: OpsCapacity = Field(
+        "small", description="Who runs it: a small product team or a platform team."
+    )
+    kubernetes: bool = Field(False, description="The team already runs Kubernetes.")
+
+
+class Answers(Strict):
+    """The questionnaire's answers: only ``traffic.arrival`` is required."""
+
+    traffic: Traffic
+    latency: Latency = Latency()
+    data: Data = Data()
+    hardware: Hardware = Hardware()
+    model: ModelInfo = ModelInfo()
+    team: Team = Team()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Answers:
+        on_device_target = self.hardware.target != "server"
+        if self.traffic.arrival == "on-device" and not on_device_target:
+            raise ValueError(
+                "traffic.arrival 'on-device' contradicts hardware.target 'server' "
+                "(use target mobile, browser or embedded, or another arrival)"
+            )
+        if self.data.must_stay_on_device and not on_device_target:
+            raise ValueError(
+                "data.must_stay_on_device is true but hardware.target is 'server' "
+                "(use target mobile, browser or embedded, or let the data leave the device)"
+            )
+        if self.hardware.gpu_memory_gb is not None and self.hardware.accelerator != "gpu":
+            raise ValueError("hardware.gpu_memory_gb is set but hardware.accelerator is 'none'")
+        return self
+
+
+class Budget(Strict):
+    """What a spike and the alert rules judge a project against.
+
+    ``None`` means "not stated here": ``mlship.knowledge.budget`` resolves every criterion
+    from flags, this record, its answers and the pattern's defaults, in that order.
+    ``min_rps`` is the throughput floor (records of mlship 0.1.0 call it ``target_rps``).
+    """
+
+    p99_ms: Positive | None = None
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
+    min_rps: Positive | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "target_rps" in data and "min_rps" not in data:
+            data = {("min_rps" if k == "target_rps" else k): v for k, v in data.items()}
+        return data
+
+
+class RankedPattern(Strict):
+    pattern: PatternName
+    score: Annotated[float, Field(ge=0, le=1)]
+    reasons: list[str]
+
+
+class ExcludedPattern(Strict):
+    pattern: PatternName
+    why: str
+
+
+class Recommendation(Strict):
+    """Output of the decision engine; its JSON form is a public contract."""
+
+    pattern: PatternName
+    ranking: list[RankedPattern]
+    excluded: list[ExcludedPattern]
+    warnings: list[str]
+    stack: dict[str, str | int | float | bool | None]
+    next: str
+
+
+class DecisionRecord(Strict):
+    """``mlship.yaml``: why a project follows its pattern, and the budget it must meet."""
+
+    mlship_version: str
+    pattern: PatternName
+    answers: Answers | None = None
+    reasons: list[str] = []
+    ranking: list[RankedPattern] = []
+    warnings: list[str] = []
+    stack: dict[str, str | int | float | bool | None] = {}
+    budget: Budget = Budget()
+    template_version: str | None = None
+    project: dict[str, str | int | float | bool | None] = {}
