@@ -220,8 +220,7 @@ def test_recommend_save_then_new_from_gives_the_recommended_project(tmp_path: Pa
     )  # fmt: skip
     assert saved.returncode == 0, saved.stderr
     recommended = yaml.safe_load((tmp_path / "decision.yaml").read_text())
-    if recommended["pattern"] != "online":
-        pytest.skip(f"the knowledge base recommends {recommended['pattern']} for these answers")
+    assert recommended["pattern"] == "online", "these answers describe an online service"
     done = mlship("--from", "decision.yaml", "svc", "--json", "--no-git", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)

@@ -291,7 +291,7 @@ def page_dom(url: str) -> str:
     start of a fresh profile can race the local server)."""
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+        pytest.fail("this test needs Debian's chromium: apt-get install chromium (.ci/run does)")
     dom = ""
     for _ in range(3):
         with tempfile.TemporaryDirectory(prefix="edge-chromium-") as profile:
