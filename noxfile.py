@@ -42,9 +42,15 @@ def types(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Performance measurements, reported as ratios against a baseline of the same run."""
+    """Performance measurements, ratios against a baseline of the same run.
+
+    Each benchmark installs the generated project it measures into a venv of its own
+    (``.bench/venvs``); results go to ``benchmarks/results/`` and the docs' tables are
+    regenerated from them.
+    """
     session.install("-e", ".[test]")
     session.run("python", "-m", "benchmarks", *session.posargs)
+    session.run("python", "-m", "benchmarks.docs")
 
 
 @nox.session(name="wheel-smoke", python=PYTHON)

@@ -1,17 +1,20 @@
 """Run benchmarks: ``python -m benchmarks [NAME ...]`` (``nox -s bench -- NAME``).
 
-Without names every benchmark runs. Results are printed and written as JSON under
-``.bench/`` so runs can be compared.
+Without names every benchmark runs. Each module's ``main()`` returns its figures (ratios
+against a baseline measured in the same run); they are written, with the machine and its
+load, to ``benchmarks/results/<name>.json`` (committed: the docs quote them through
+``python -m benchmarks.docs``) and a timestamped copy under ``.bench/``.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.harness import CACHE, ROOT, machine, save_result
 
 BENCHMARKS = {
     "startup": "benchmarks.startup",
@@ -28,7 +31,7 @@ BENCHMARKS = {
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHMARKS)}")
-    parser.add_argument("--out", type=Path, default=Path(".bench"), help="folder for results")
+    parser.add_argument("--out", type=Path, default=CACHE / "runs", help="folder for copies")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
     unknown = sorted(set(names) - set(BENCHMARKS))
@@ -39,9 +42,12 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module = importlib.import_module(BENCHMARKS[name])
         print(f"== {name}", flush=True)
+        before = machine()
         result = module.main()
+        saved = save_result(name, result, before)
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        (args.out / f"{name}-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
+        (args.out / f"{name}-{stamp}.json").write_text(saved.read_text())
+        print(f"   -> {saved.relative_to(ROOT)}", flush=True)
         failures += 0 if result.get("ok", True) else 1
     return 1 if failures else 0
 
