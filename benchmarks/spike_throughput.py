@@ -342,5 +342,38 @@ def main() -> dict[str, Any]:
     return out
 
 
+def table(result: dict[str, Any]) -> str:
+    """What spike drives through a trivial endpoint, against wrk and plain locust."""
+    figures, ratios = result["throughput"]["figures"], result["throughput"]["ratios"]
+    wrk = figures.get("wrk_rps")
+    lines = [
+        "| load generator | req/s | ratio |",
+        "| --- | --- | --- |",
+        f"| wrk (C, the machine's ceiling) | {wrk:,.0f} | 1.00 |"
+        if wrk
+        else "| wrk | not installed | |",
+        f"| plain locust (FastHttpUser) | {figures['plain_locust_rps']:,.0f} | "
+        f"{ratios.get('plain_locust_vs_wrk', float('nan')):.2f} of wrk |",
+        f"| mlship spike, closed model | {figures['spike_rps']:,.0f} | "
+        f"{ratios['spike_vs_plain_locust']:.2f} of plain locust |",
+        f"| mlship spike, --workers 2 | {figures['spike_2_workers_rps']:,.0f} | "
+        f"{ratios['spike_2_workers_vs_1']:.2f} of one worker |",
+        f"| mlship spike, open model at {figures['open_offered_rps']:,} req/s | "
+        f"{figures['open_sustained_rps']:,.0f} | {ratios['open_sustained_vs_offered']:.2f} of "
+        f"offered, {figures['open_late_share']:.1%} sent late |",
+    ]
+    versus = result.get("latency_vs_server")
+    if versus:
+        f, r = versus["figures"], versus["ratios"]
+        lines += [
+            "",
+            "Against a generated online service's own histogram "
+            f"({f['spike_requests']:,} requests): spike's mean {f['spike_mean_ms']:.2f} ms vs the "
+            f"server's {f['server_mean_ms']:.2f} ms ({r['spike_mean_vs_server_mean']:.2f}x; the "
+            "difference is the client and the loopback).",
+        ]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     main()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_S = 0.35
@@ -66,6 +67,25 @@ def main() -> dict[str, object]:
             f"x{median / baseline:5.2f} of python -c pass  {'ok' if within else 'OVER TARGET'}"
         )
     return {"benchmark": "startup", "target_s": TARGET_S, "rows": rows, "ok": ok}
+
+
+def table(result: dict[str, Any]) -> str:
+    """Median wall time of whole processes, and the ratio to ``python -c pass``."""
+    lines = [
+        "| command | median | min | x python -c pass | within the target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in result["rows"]:
+        within = (
+            "-" if row["command"] == "python -c pass" else ("yes" if row["within_target"] else "no")
+        )
+        lines.append(
+            f"| `{row['command']}` | {row['median_s'] * 1000:.0f} ms "
+            f"| {row['min_s'] * 1000:.0f} ms | {row['ratio_to_python']:.2f}x | {within} |"
+        )
+    lines.append("")
+    lines.append(f"Target: under {result['target_s'] * 1000:.0f} ms wall per command.")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
