@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from mlship.knowledge.fields import answer_fields
+from mlship.knowledge.fields import answer_fields, format_value
 
 Op = Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "is_set", "is_unset"]
 NUMERIC_OPS = ("lt", "lte", "gt", "gte")
@@ -152,8 +152,6 @@ class When(BaseModel):
 
 def fill_placeholders(template: str, lookup: Callable[[str], Any]) -> str:
     """Replace ``{latency.p99_ms}`` with the answer, formatted for people."""
-    from mlship.knowledge.fields import format_value
-
     return PLACEHOLDER.sub(lambda m: format_value(lookup(m.group(1))), template)
 
 

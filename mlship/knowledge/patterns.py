@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mlship.contracts import PatternName
 from mlship.errors import KnowledgeBaseError
 from mlship.knowledge.conditions import When, check_placeholders
+from mlship.resources import patterns_dir
 from mlship.validation import describe_validation_error
 from mlship.yaml_io import read_yaml_file
 
@@ -192,8 +193,6 @@ def load_pattern(path: Path) -> Pattern:
 
 
 def builtin_patterns_dir() -> Path:
-    from mlship.resources import patterns_dir
-
     return patterns_dir()
 
 

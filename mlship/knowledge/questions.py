@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from mlship.errors import KnowledgeBaseError
 from mlship.knowledge.conditions import When
 from mlship.knowledge.fields import answer_fields
+from mlship.resources import data_file
 from mlship.validation import describe_validation_error
 from mlship.yaml_io import load_yaml
 
@@ -30,8 +31,6 @@ class Question(BaseModel):
 @cache
 def load_questions() -> tuple[Question, ...]:
     """Every question in asking order, checked against the Answers model."""
-    from mlship.resources import data_file
-
     source = data_file("questions.yaml")
     try:
         raw = load_yaml(source.read_text(encoding="utf-8"))

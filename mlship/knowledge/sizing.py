@@ -12,6 +12,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from mlship.errors import KnowledgeBaseError
+from mlship.resources import data_file
 from mlship.validation import describe_validation_error
 from mlship.yaml_io import load_yaml
 
@@ -78,8 +79,6 @@ class Sizing(_Strict):
 @cache
 def load_sizing() -> Sizing:
     """The shipped sizing table, validated once per process."""
-    from mlship.resources import data_file
-
     source = data_file("sizing.yaml")
     try:
         return Sizing.model_validate(load_yaml(source.read_text(encoding="utf-8")))

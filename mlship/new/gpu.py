@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mlship.errors import InputError, KnowledgeBaseError
 from mlship.resources import data_file
+from mlship.validation import describe_validation_error
 from mlship.yaml_io import load_yaml
 
 TABLE = "cuda.yaml"
@@ -73,8 +74,6 @@ class CudaEntry(_Strict):
 
 def parse_table(text: str, source: str = TABLE) -> CudaTable:
     """Validate a table's text; errors name the file and the field."""
-    from mlship.validation import describe_validation_error
-
     try:
         return CudaTable.model_validate(load_yaml(text))
     except ValidationError as error:

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mlship.errors import InputError
 from mlship.new.model_formats import ModelFacts, read_onnx, read_pickle, read_skops, read_torch
+from mlship.validation import describe_validation_error
 
 ModelFormat = Literal["onnx", "sklearn", "torch"]
 MANIFEST = "manifest.json"
@@ -72,8 +73,6 @@ class InputSchema(BaseModel):
 
 def read_input_schema(path: Path) -> InputSchema:
     """Load and validate an input schema file; errors name the file and the field."""
-    from mlship.validation import describe_validation_error
-
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

@@ -20,6 +20,7 @@ from mlship.knowledge.patterns import Pattern, load_named_pattern
 from mlship.new import gpu, naming
 from mlship.new.copier_data import CopierData, ModelFormat
 from mlship.new.model_import import ImportedModel, inspect_model
+from mlship.new.render import available_templates
 from mlship.new.spec import ProjectSpec
 from mlship.resources import data_file
 from mlship.version import __version__
@@ -48,8 +49,6 @@ def load_pins() -> dict[str, str]:
 
 def pattern_of(spec: ProjectSpec) -> Pattern:
     """The spec's pattern from the knowledge base, with a template to render it."""
-    from mlship.new.render import available_templates
-
     try:
         knowledge = load_named_pattern(spec.pattern, spec.patterns_dir)
     except KnowledgeBaseError as error:

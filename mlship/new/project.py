@@ -26,7 +26,9 @@ from mlship.new.files import (
 )
 from mlship.new.model_import import install_model
 from mlship.new.plan import TEMPLATE_VERSION, plan_project
+from mlship.new.render import render
 from mlship.new.spec import GitOutcome, NewProjectResult, ProjectSpec
+from mlship.new.vcs import init_and_commit
 from mlship.record import DEFAULT_NAME, write_decision_record
 from mlship.version import __version__
 
@@ -56,9 +58,6 @@ def _next_commands(dest: Path, main_command: str, demo: bool) -> list[str]:
 
 def new_project(spec: ProjectSpec, dest: Path, force: bool = False) -> NewProjectResult:
     """Render ``spec.pattern`` into ``dest``; on any failure ``dest`` is left as it was."""
-    from mlship.new.render import render
-    from mlship.new.vcs import init_and_commit
-
     started = time.perf_counter()
     dest = Path(os.path.abspath(Path(dest).expanduser()))
     plan = plan_project(spec, dest)

@@ -24,6 +24,7 @@ from mlship.errors import ToolError
 from mlship.spike.payloads import Payloads
 from mlship.spike.profiles import ClientSettings
 from mlship.spike.records import DONE_GLOB, Record, RecordReader, read_all
+from mlship.spike.stats import LiveStats
 from mlship.spike.target import free_port, log_tail
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -159,8 +160,6 @@ def _watch(
     started = time.monotonic()
     deadline = started + STARTUP_GRACE_S + run.duration_s + run.client.timeout_s + STOP_GRACE_S
     reader = RecordReader(raw)
-    from mlship.spike.stats import LiveStats
-
     live = LiveStats()
     expected_done = run.client.workers
     while True:

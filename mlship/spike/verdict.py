@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from mlship.contracts import DecisionRecord
 from mlship.errors import InputError, KnowledgeBaseError
 from mlship.knowledge import budget as budgets
+from mlship.knowledge.patterns import load_named_pattern
 from mlship.spike.profiles import positive
 from mlship.spike.result import BudgetUsed, Capacity, Criterion, Stats, Verdict
 
@@ -29,8 +30,6 @@ class BudgetFlags(budgets.BudgetFlags):
 
 
 def _pattern_p99(record: DecisionRecord) -> float | None:
-    from mlship.knowledge.patterns import load_named_pattern
-
     try:
         return load_named_pattern(record.pattern).default_p99_ms
     except KnowledgeBaseError:  # a pattern this mlship does not know: no default

@@ -109,10 +109,10 @@ def test_a_pattern_without_a_template_exits_2_listing_the_available_templates(
     """A knowledge base may name a pattern that this mlship ships no template for."""
     from typer.testing import CliRunner
 
-    import mlship.new.render
+    import mlship.new.plan
     from mlship.cli import app
 
-    monkeypatch.setattr(mlship.new.render, "available_templates", lambda overlay=None: ["online"])
+    monkeypatch.setattr(mlship.new.plan, "available_templates", lambda overlay=None: ["online"])
     done = CliRunner().invoke(app, ["new", "batch", str(tmp_path / "svc"), "--defaults"])
     assert done.exit_code == 2
     assert "no template for 'batch' yet" in done.output

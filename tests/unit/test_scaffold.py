@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import mlship.new.plan
+import mlship.new.project
 import mlship.new.render
 from mlship.contracts import Answers, Budget, DecisionRecord
 from mlship.errors import InputError, ToolError
@@ -192,7 +194,7 @@ def test_a_failure_during_rendering_restores_the_destination_exactly(
         real_render(pattern, dest, data, overlay)
         raise OSError("disk full")
 
-    monkeypatch.setattr(mlship.new.render, "render", render_then_fail)
+    monkeypatch.setattr(mlship.new.project, "render", render_then_fail)
     absent = tmp_path / "new" / "svc"
     with pytest.raises(ToolError, match="disk full"):
         new_project(_spec(), absent)
@@ -283,7 +285,7 @@ def test_a_pattern_without_a_template_lists_the_available_ones(
 ) -> None:
     """Patterns gain templates over time: pretend only online and batch exist."""
     monkeypatch.setattr(
-        mlship.new.render, "available_templates", lambda overlay=None: ["batch", "online"]
+        mlship.new.plan, "available_templates", lambda overlay=None: ["batch", "online"]
     )
     with pytest.raises(InputError) as caught:
         new_project(_spec(pattern="edge"), tmp_path / "svc")
