@@ -8,12 +8,14 @@ record's answers, the pattern's default in the knowledge base, the global defaul
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from mlship.contracts import Answers, Budget, DecisionRecord
 from mlship.knowledge.sizing import load_sizing
 
 RECORD = "mlship.yaml"
+CRITERIA = ("p99_ms", "max_error_rate", "min_rps")
 
 
 @dataclass(frozen=True)
@@ -47,9 +49,13 @@ def resolve_budget(
     record: DecisionRecord | None,
     pattern_p99_ms: float | None = None,
     *,
-    defaults: bool = True,
+    defaults: Collection[str] = CRITERIA,
 ) -> ResolvedBudget:
-    """Flags, then the record's budget, then its answers, then the defaults (if asked)."""
+    """Flags, then the record's budget, then its answers, then the defaults of ``defaults``.
+
+    ``mlship new`` fills every criterion; ``mlship spike`` judges only what a flag or the
+    record states (and the global error budget when a record exists), never a p99 nobody set.
+    """
     stored = record.budget if record is not None else Budget()
     answers = record.answers if record is not None else None
     answered = budget_from_answers(answers) if answers is not None else Budget()
@@ -57,11 +63,11 @@ def resolve_budget(
     fallback = Budget(p99_ms=pattern_p99_ms or sizing.p99_ms, max_error_rate=sizing.max_error_rate)
     chosen: dict[str, float | None] = {}
     source: dict[str, str] = {}
-    for name in ("p99_ms", "max_error_rate", "min_rps"):
+    for name in CRITERIA:
         candidates = [("flag", getattr(flags, name)), (RECORD, getattr(stored, name))]
         if name != "max_error_rate":  # the answers hold no error budget
             candidates.append((f"{RECORD} answers", getattr(answered, name)))
-        if defaults:
+        if name in defaults:
             candidates.append(("default", getattr(fallback, name)))
         chosen[name] = next((value for _, value in candidates if value is not None), None)
         found = next((where for where, value in candidates if value is not None), None)

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlship.contracts import DecisionRecord
-from mlship.errors import InputError, KnowledgeBaseError
+from mlship.errors import InputError
 from mlship.knowledge import budget as budgets
-from mlship.knowledge.patterns import load_named_pattern
 from mlship.spike.profiles import positive
 from mlship.spike.result import BudgetUsed, Capacity, Criterion, Stats, Verdict
 
@@ -29,22 +28,16 @@ class BudgetFlags(budgets.BudgetFlags):
             raise InputError(f"--max-error-rate: {rate!r} must be between 0 and 1 (0.01 = 1 %)")
 
 
-def _pattern_p99(record: DecisionRecord) -> float | None:
-    try:
-        return load_named_pattern(record.pattern).default_p99_ms
-    except KnowledgeBaseError:  # a pattern this mlship does not know: no default
-        return None
-
-
 def resolve_budget(record: DecisionRecord | None, flags: BudgetFlags) -> BudgetUsed:
-    """Each criterion from its flag, else from ``mlship.yaml`` (and the pattern's defaults).
+    """Each criterion from its flag, else from ``mlship.yaml``.
 
-    Without a record only the flags count: a spike against a bare URL judges nothing
-    that nobody stated.
+    Without a record only the flags count: a spike against a bare URL judges nothing that
+    nobody stated. With a record, a missing error budget takes the global default, but a
+    missing p99 stays missing (a capacity search needs one and says so).
     """
     flags.check()
-    pattern_p99 = _pattern_p99(record) if record is not None else None
-    resolved = budgets.resolve_budget(flags, record, pattern_p99, defaults=record is not None)
+    defaults = ("max_error_rate",) if record is not None else ()
+    resolved = budgets.resolve_budget(flags, record, defaults=defaults)
     chosen = resolved.budget
     return BudgetUsed(
         p99_ms=chosen.p99_ms,
