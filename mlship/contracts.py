@@ -6,6 +6,7 @@ pattern file fails loudly with the field named instead of being silently ignored
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -149,6 +150,45 @@ class Recommendation(Strict):
     next: str
 
 
+class TemplateOverlay(Strict):
+    """An organisation's template source laid over mlship's, as a project records it.
+
+    ``source`` is a folder or a git repository (path or URL); ``ref`` the tag, branch or
+    commit asked for (``None``: the repository's HEAD, or a plain folder); ``commit`` what
+    that ref resolved to when the project was rendered (``None`` for a plain folder).
+    """
+
+    source: Annotated[str, Field(min_length=1)]
+    ref: str | None = None
+    commit: str | None = None
+
+
+class Waiver(Strict):
+    """A finding of ``mlship check`` accepted on purpose: the rule, why, and until when.
+
+    A waiver without a reason, or past its date, is reported by ``mlship check`` itself.
+    """
+
+    rule: Annotated[str, Field(min_length=1)]
+    reason: str = ""
+    until: Annotated[date, Field(strict=False)] | None = None
+
+
+class FilePolicy(Strict):
+    """Which files the templates own (``mlship check`` compares them with the pristine
+    render) and which were only seeded (free to edit); globs relative to the project."""
+
+    owned: list[str] = []
+    free: list[str] = []
+
+
+class CheckPolicy(Strict):
+    """The ``check:`` block of ``mlship.yaml``."""
+
+    waive: list[Waiver] = []
+    files: FilePolicy = FilePolicy()
+
+
 class DecisionRecord(Strict):
     """``mlship.yaml``: why a project follows its pattern, and the budget it must meet."""
 
@@ -161,4 +201,6 @@ class DecisionRecord(Strict):
     stack: dict[str, str | int | float | bool | None] = {}
     budget: Budget = Budget()
     template_version: str | None = None
+    template_overlay: TemplateOverlay | None = None
     project: dict[str, str | int | float | bool | None] = {}
+    check: CheckPolicy = CheckPolicy()

@@ -1,8 +1,8 @@
 """The decision record ``mlship.yaml``: the one place that reads and writes it.
 
 Written by ``mlship recommend --save`` and by ``mlship new``; read by ``new --from``,
-``spike`` (and, later, ``check`` and ``update``). Writes are atomic: a reader never sees
-half a record. Every problem names the file (and line).
+``spike``, ``check`` and ``update`` (which records the template version it merged).
+Writes are atomic: a reader never sees half a record. Every problem names the file (and line).
 """
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
 
-from mlship.contracts import DecisionRecord
+from mlship.contracts import CheckPolicy, DecisionRecord, TemplateOverlay
 from mlship.errors import InputError, ToolError
 from mlship.validation import describe_validation_error
 from mlship.yaml_io import read_yaml_file
@@ -28,11 +29,19 @@ HEADER = (
 _HINT = "write one with `mlship recommend --save` or `mlship new`"
 
 
+def _record_data(record: DecisionRecord) -> dict[str, Any]:
+    """The record as plain data, without the optional blocks it leaves at their defaults."""
+    data = record.model_dump(mode="json")
+    if record.template_overlay is None:
+        data.pop("template_overlay")
+    if record.check == CheckPolicy():
+        data.pop("check")
+    return data
+
+
 def dump_decision_record(record: DecisionRecord) -> str:
     """The YAML text of a record, with a header saying what the file is."""
-    body = yaml.safe_dump(
-        record.model_dump(mode="json"), sort_keys=False, allow_unicode=True, width=100
-    )
+    body = yaml.safe_dump(_record_data(record), sort_keys=False, allow_unicode=True, width=100)
     return HEADER + body
 
 
@@ -43,7 +52,12 @@ def write_decision_record(record: DecisionRecord, path: str | Path) -> Path:
         raise InputError(f"{path} is a directory; give a file name such as {path / DEFAULT_NAME}")
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-    text = dump_decision_record(record)
+    _write_text(path, dump_decision_record(record))
+    return path
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (temporary file in the same folder + rename)."""
     try:
         handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
@@ -57,7 +71,6 @@ def write_decision_record(record: DecisionRecord, path: str | Path) -> Path:
             raise
     except OSError as error:
         raise ToolError(f"cannot write decision record {path}: {error}") from None
-    return path
 
 
 def read_decision_record(path: str | Path) -> DecisionRecord:
@@ -81,3 +94,54 @@ def find_decision_record(project: Path | None) -> DecisionRecord | None:
     if project is None or not (project / DEFAULT_NAME).is_file():
         return None
     return read_decision_record(project / DEFAULT_NAME)
+
+
+def _top_level_block(lines: list[str], key: str) -> tuple[int, int] | None:
+    """The line range of a top-level ``key:`` and the indented lines under it."""
+    for start, line in enumerate(lines):
+        if line.startswith(f"{key}:"):
+            end = start + 1
+            while end < len(lines) and (lines[end].startswith((" ", "-")) or not lines[end]):
+                end += 1
+            return start, end
+    return None
+
+
+def _set_top_level(text: str, key: str, value: Any, after: str) -> str:
+    """Replace (or add after ``after``) a top-level key, leaving every other line alone."""
+    rendered = yaml.safe_dump({key: value}, sort_keys=False, width=100).splitlines()
+    lines = text.splitlines()
+    found = _top_level_block(lines, key)
+    if found is not None:
+        lines[found[0] : found[1]] = [] if value is None else rendered
+    elif value is not None:
+        anchor = _top_level_block(lines, after)
+        at = anchor[1] if anchor is not None else len(lines)
+        lines[at:at] = rendered
+    return "\n".join(lines) + "\n"
+
+
+def record_template(
+    path: str | Path, version: str, overlay: TemplateOverlay | None, **changes: Any
+) -> DecisionRecord:
+    """Write the template version and source a project now follows into its record.
+
+    Only those keys' lines change, so the team's edits and comments elsewhere survive and
+    merge like any other line; other ``changes`` (fields of the record, e.g. ``budget``)
+    rewrite the whole file.
+    """
+    path = Path(path)
+    record = read_decision_record(path)
+    if changes:
+        record = DecisionRecord.model_validate({**record.model_dump(), **changes})
+        record = record.model_copy(
+            update={"template_version": version, "template_overlay": overlay}
+        )
+        write_decision_record(record, path)
+        return record
+    text = path.read_text(encoding="utf-8")
+    text = _set_top_level(text, "template_version", version, after="budget")
+    overlay_data = overlay.model_dump(mode="json") if overlay is not None else None
+    text = _set_top_level(text, "template_overlay", overlay_data, after="template_version")
+    _write_text(path, text)
+    return read_decision_record(path)

@@ -4,4 +4,4 @@ A module of its own so that every layer can read it without importing the packag
 ``__init__`` (which re-exports the public API).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

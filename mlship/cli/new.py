@@ -170,11 +170,16 @@ def new(
         help="Write into a non-empty DEST (replaces generated files, keeps the rest).",
     ),
     no_git: bool = typer.Option(False, "--no-git", help="Skip git init and the first commit."),
-    templates: Path | None = typer.Option(
+    templates: str | None = typer.Option(
         None,
         "--templates",
         envvar="MLSHIP_TEMPLATES",
-        help="Organisation templates folder laid over mlship's (<pattern>/..., shared/...).",
+        metavar="SOURCE",
+        help="Organisation template source laid over mlship's (<pattern>/..., shared/...): "
+        "a folder, or a git repository with an optional @REF (tag, branch or commit).",
+    ),
+    trust: bool = typer.Option(
+        False, "--trust", help="Let the template source run code at render time (copier tasks)."
     ),
     patterns_dir: Path | None = typer.Option(
         None,
@@ -233,6 +238,7 @@ def new(
                     "max_error_rate": max_error_rate,
                     "min_rps": min_rps,
                     "templates": templates,
+                    "trust": trust,
                     "patterns_dir": patterns_dir,
                     "input_schema": input_schema,
                     "trust_pickle": trust_pickle,

@@ -8,12 +8,11 @@ every conflict is checked) when it does. Nothing here deletes a file it did not 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
+from mlship.contracts import TemplateOverlay
 from mlship.errors import InputError
-
-ANSWERS_FILE = ".copier-answers.yml"
+from mlship.provenance import ANSWERS_FILE, stamp_answers
 
 
 def make_parents(folder: Path) -> list[Path]:
@@ -87,17 +86,13 @@ def move_into(source: Path, dest: Path) -> list[str]:
     return overwritten
 
 
-def fix_answers_file(project: Path, pattern: str, template_version: str) -> None:
-    """Point copier's answers at the template inside mlship instead of the staging folder."""
+def fix_answers_file(
+    project: Path, pattern: str, template_version: str, overlay: TemplateOverlay | None = None
+) -> None:
+    """Point copier's answers at the template inside mlship (and the organisation's source)
+    instead of the staging folder."""
     path = project / ANSWERS_FILE
     if not path.exists():
         return
     text = path.read_text(encoding="utf-8")
-    source = f"_src_path: mlship:templates/{pattern}"
-    commit = f"_commit: '{template_version}'"
-    text = re.sub(r"(?m)^_commit:.*\n", "", text)
-    if re.search(r"(?m)^_src_path:.*$", text):
-        text = re.sub(r"(?m)^_src_path:.*$", f"{commit}\n{source}", text, count=1)
-    else:
-        text = f"{commit}\n{source}\n{text}"
-    path.write_text(text, encoding="utf-8")
+    path.write_text(stamp_answers(text, pattern, template_version, overlay), encoding="utf-8")

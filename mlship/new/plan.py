@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlship.contracts import Budget, DecisionRecord
+from mlship.contracts import Budget, DecisionRecord, TemplateOverlay
 from mlship.errors import InputError, KnowledgeBaseError
 from mlship.knowledge.budget import BudgetFlags, resolve_budget
 from mlship.knowledge.patterns import Pattern, load_named_pattern
@@ -105,6 +105,15 @@ def _model_format(spec: ProjectSpec, imported: ImportedModel | None) -> ModelFor
     return RUNTIME_FORMATS.get(named, "onnx")
 
 
+def overlay_of(spec: ProjectSpec) -> TemplateOverlay | None:
+    """How the project records its organisation template source (None: mlship's only)."""
+    from mlship.new.render import chosen_overlay
+    from mlship.new.sources import resolve_source
+
+    chosen = chosen_overlay(spec.templates)
+    return resolve_source(chosen).record if chosen is not None else None
+
+
 def _decision_record(
     spec: ProjectSpec, budget: Budget, project: dict[str, Any], warnings: list[str]
 ) -> DecisionRecord:
@@ -126,6 +135,7 @@ def _decision_record(
         stack=dict(source.stack) if source and same else {},
         budget=budget,
         template_version=TEMPLATE_VERSION,
+        template_overlay=overlay_of(spec),
         project=project,
     )
 

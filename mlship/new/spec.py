@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mlship.contracts import DecisionRecord, PatternName
 from mlship.new.copier_data import ModelFormat, PythonVersion
@@ -44,11 +44,20 @@ class ProjectSpec(BaseModel):
     patterns_dir: Path | None = Field(
         None, description="An organisation's knowledge base (default: $MLSHIP_PATTERNS_DIR)."
     )
-    templates: Path | None = Field(
+    templates: str | None = Field(
         None,
-        description="An organisation's templates folder laid over mlship's (same layout: "
-        "<pattern>/..., shared/...); default: $MLSHIP_TEMPLATES.",
+        description="An organisation's template source laid over mlship's (same layout: "
+        "<pattern>/..., shared/...): a folder, or a git repository with an optional @REF; "
+        "default: $MLSHIP_TEMPLATES.",
     )
+    trust: bool = Field(
+        False, description="Let the template source run code at render time (copier tasks)."
+    )
+
+    @field_validator("templates", mode="before")
+    @classmethod
+    def _source_text(cls, value: object) -> object:
+        return str(value) if isinstance(value, Path) else value
 
 
 class GitOutcome(BaseModel):

@@ -190,8 +190,10 @@ def test_a_failure_during_rendering_restores_the_destination_exactly(
     """Fault injection: the renderer writes part of the project, then fails."""
     real_render = mlship.new.render.render
 
-    def render_then_fail(pattern: str, dest: Path, data: CopierData, overlay: None) -> list[Path]:
-        real_render(pattern, dest, data, overlay)
+    def render_then_fail(
+        pattern: str, dest: Path, data: CopierData, overlay: None, **options: bool
+    ) -> list[Path]:
+        real_render(pattern, dest, data, overlay, **options)
         raise OSError("disk full")
 
     monkeypatch.setattr(mlship.new.project, "render", render_then_fail)
