@@ -25,6 +25,7 @@ BENCHMARKS = {
     "streaming": "benchmarks.streaming_consumer",
     "edge": "benchmarks.edge_export",
     "chained": "benchmarks.chained_pipeline",
+    "check": "benchmarks.check_project",
 }
 
 

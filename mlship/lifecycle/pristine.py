@@ -33,7 +33,9 @@ class Pristine:
 
 def find_pristine(repo: Repo) -> Pristine | None:
     """The newest pristine render that ``HEAD`` contains; None where there is none."""
-    branch = f"refs/heads/{TEMPLATE_BRANCH}"
+    # a clone (CI's checkout) may have the branch only as the remote's
+    names = (f"refs/heads/{TEMPLATE_BRANCH}", f"refs/remotes/origin/{TEMPLATE_BRANCH}")
+    branch = next((name for name in names if repo.commit_of(name) is not None), names[0])
     commit: str | None = None
     on_branch = repo.commit_of(branch) is not None
     if on_branch:

@@ -153,8 +153,9 @@ def _name_status(output: str) -> tuple[list[str], list[str], list[str]]:
 
 def _dry_run(repo: Repo, template: str) -> tuple[list[str], tuple[list[str], ...]]:
     """Conflicts and (changed, added, deleted) of merging ``template``, without touching HEAD."""
-    merged = repo.run("merge-tree", "--write-tree", "--name-only", "--no-messages",
-                      "HEAD", template)  # fmt: skip
+    merged = repo.run(
+        "merge-tree", "--write-tree", "--name-only", "--no-messages", "HEAD", template
+    )
     if merged.returncode not in (0, 1):
         raise ToolError(f"git merge-tree failed: {merged.stderr.strip()}")
     lines = merged.stdout.strip().splitlines()
@@ -231,8 +232,9 @@ def _apply(
         return _Outcome("up-to-date")
     if options.dry_run:
         conflicts, (changed, added, deleted) = _dry_run(repo, template)
-        return _Outcome("would-conflict" if conflicts else "clean", changed, added, deleted,
-                        conflicts)  # fmt: skip
+        return _Outcome(
+            "would-conflict" if conflicts else "clean", changed, added, deleted, conflicts
+        )
     repo.out("update-ref", f"refs/heads/{TEMPLATE_BRANCH}", template)
     commit, conflicts, (changed, added, deleted) = _merge(
         repo, template, message, rendered, options.data

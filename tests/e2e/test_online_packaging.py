@@ -389,7 +389,8 @@ def test_compose_stack_refers_to_existing_files(project: Path) -> None:
 def test_ci_workflow_runs_the_project_tasks(project: Path) -> None:
     workflow = load_yaml(project / ".github" / "workflows" / "ci.yml")
     jobs = workflow["jobs"]
-    assert set(jobs) == {"test", "packaging", "image"}
+    assert set(jobs) == {"test", "golden-path", "packaging", "image"}
+    assert "mlship check" in "\n".join(s.get("run", "") for s in jobs["golden-path"]["steps"])
     test_steps = [s.get("run", "") for s in jobs["test"]["steps"]]
     assert test_steps[-4:] == ["make install", "make model", "make lint", "make test"]
     packaging = "\n".join(s.get("run", "") for s in jobs["packaging"]["steps"])

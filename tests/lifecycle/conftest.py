@@ -77,3 +77,16 @@ def edit(path: Path, change: Callable[[str], str]) -> None:
     changed = change(text)
     assert changed != text, f"the edit changed nothing in {path}"
     path.write_text(changed)
+
+
+@pytest.fixture(scope="session")
+def fresh_projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """One fresh project (with its first commit) of every pattern, plus a GPU online one."""
+    root = tmp_path_factory.mktemp("fresh")
+    made = {}
+    for pattern in ("online", "batch", "streaming", "edge", "chained"):
+        made[pattern] = root / pattern
+        new_project(ProjectSpec(pattern=pattern), made[pattern])
+    made["online-gpu"] = root / "online-gpu"
+    new_project(ProjectSpec(pattern="online", gpu=True), made["online-gpu"])
+    return made

@@ -23,8 +23,10 @@ JSON_KEYS = set(UpdateResult.model_fields)
 
 def _release(templates: Path) -> None:
     """What the next release changes: a Dockerfile line, a new manifest, a dropped one."""
-    edit(templates / "online" / "Dockerfile.jinja",
-         lambda t: t.replace(DOCKERFILE_LINE, "ENV PYTHONFAULTHANDLER=1 \\\n    " + DOCKERFILE_LINE))  # fmt: skip
+    edit(
+        templates / "online" / "Dockerfile.jinja",
+        lambda t: t.replace(DOCKERFILE_LINE, "ENV PYTHONFAULTHANDLER=1 \\\n    " + DOCKERFILE_LINE),
+    )
     (templates / "online" / "k8s" / "networkpolicy.yaml.jinja").write_text(
         "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata:\n"
         "  name: {{ project_name }}\n"
