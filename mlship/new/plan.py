@@ -20,7 +20,8 @@ from mlship.knowledge.patterns import Pattern, load_named_pattern
 from mlship.new import gpu, naming
 from mlship.new.copier_data import CopierData, ModelFormat
 from mlship.new.model_import import ImportedModel, inspect_model
-from mlship.new.render import available_templates
+from mlship.new.render import available_templates, chosen_overlay
+from mlship.new.sources import resolve_source
 from mlship.new.spec import ProjectSpec
 from mlship.resources import data_file
 from mlship.version import __version__
@@ -107,9 +108,6 @@ def _model_format(spec: ProjectSpec, imported: ImportedModel | None) -> ModelFor
 
 def overlay_of(spec: ProjectSpec) -> TemplateOverlay | None:
     """How the project records its organisation template source (None: mlship's only)."""
-    from mlship.new.render import chosen_overlay
-    from mlship.new.sources import resolve_source
-
     chosen = chosen_overlay(spec.templates)
     return resolve_source(chosen).record if chosen is not None else None
 

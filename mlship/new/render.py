@@ -26,6 +26,7 @@ import yaml
 
 from mlship.errors import InputError, ToolError
 from mlship.new.copier_data import CopierData
+from mlship.new.sources import resolve_source
 from mlship.resources import templates_dir
 from mlship.yaml_io import read_yaml_file
 
@@ -51,8 +52,6 @@ def chosen_overlay(overlay: Overlay, from_env: bool = True) -> str | None:
 
 def template_layers(overlay: Overlay = None, from_env: bool = True) -> list[Path]:
     """mlship's templates, then the organisation's (``overlay`` or ``$MLSHIP_TEMPLATES``)."""
-    from mlship.new.sources import resolve_source
-
     layers = [templates_dir()]
     chosen = chosen_overlay(overlay, from_env)
     if chosen is not None:

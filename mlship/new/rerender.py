@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from mlship.errors import InputError
 from mlship.new.files import fix_answers_file
 from mlship.new.plan import TEMPLATE_VERSION, plan_project
+from mlship.new.render import render
 from mlship.new.sources import resolve_source, source_text
 from mlship.new.spec import ProjectSpec
 from mlship.provenance import RenderedTemplate, RenderRequest
@@ -73,8 +74,6 @@ def _spec(request: RenderRequest, overlay: str | None) -> ProjectSpec:
 
 def render_pristine(request: RenderRequest, into: Path) -> RenderedTemplate:
     """Render the project's pattern into the empty folder ``into`` with today's templates."""
-    from mlship.new.render import render
-
     _check_changes(request.changes)
     overlay_text, overlay = None, None
     recorded = request.answers.overlay

@@ -6,6 +6,8 @@ import time
 from pathlib import Path
 
 from mlship.errors import InputError
+from mlship.gitcmd import git_available, run_git
+from mlship.knowledge.patterns import load_named_pattern
 from mlship.lifecycle.check.check_waivers import applicable
 from mlship.lifecycle.check.context import Context
 from mlship.lifecycle.check.findings import CheckResult, Finding, ProjectInfo, TemplateState
@@ -24,14 +26,10 @@ def _kind(answers: ProjectAnswers, patterns_dir: Path | None) -> str:
     recorded = answers.data.get("kind")
     if isinstance(recorded, str) and recorded:
         return recorded
-    from mlship.knowledge.patterns import load_named_pattern
-
     return load_named_pattern(answers.pattern, patterns_dir).kind
 
 
 def _repo(root: Path) -> Repo | None:
-    from mlship.gitcmd import git_available, run_git
-
     if not git_available():
         return None
     top = run_git(root, "rev-parse", "--show-toplevel")
