@@ -103,14 +103,17 @@ def update(
     conflict), 2: bad input, 3: a tool failed.
     """
     with reported_errors():
+        from mlship import update_project
         from mlship.cli.output import print_json
-        from mlship.lifecycle.update import UpdateOptions, update_project
-        from mlship.new.rerender import render_pristine
 
-        options = UpdateOptions(
-            to=to, data=parse_data(data), dry_run=dry_run, trust=trust, patterns_dir=patterns_dir
+        result = update_project(
+            project,
+            to=to,
+            data=parse_data(data),
+            dry_run=dry_run,
+            trust=trust,
+            patterns_dir=patterns_dir,
         )
-        result = update_project(project, options, render_pristine)
         if as_json:
             print_json(result.model_dump(mode="json"))
         else:

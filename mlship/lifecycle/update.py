@@ -20,7 +20,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from mlship.contracts import TemplateOverlay
-from mlship.errors import InputError, ToolError
+from mlship.errors import InputError
+from mlship.lifecycle import merge
 from mlship.lifecycle.pristine import (
     Pristine,
     commit_render,
@@ -141,49 +142,16 @@ def _record_changes(
     return blocks
 
 
-def _name_status(output: str) -> tuple[list[str], list[str], list[str]]:
-    changed: list[str] = []
-    added: list[str] = []
-    deleted: list[str] = []
-    for line in output.splitlines():
-        status, _, path = line.partition("\t")
-        {"A": added, "D": deleted}.get(status[:1], changed).append(path.split("\t")[-1])
-    return sorted(changed), sorted(added), sorted(deleted)
-
-
-def _dry_run(repo: Repo, template: str) -> tuple[list[str], tuple[list[str], ...]]:
-    """Conflicts and (changed, added, deleted) of merging ``template``, without touching HEAD."""
-    merged = repo.run(
-        "merge-tree", "--write-tree", "--name-only", "--no-messages", "HEAD", template
-    )
-    if merged.returncode not in (0, 1):
-        raise ToolError(f"git merge-tree failed: {merged.stderr.strip()}")
-    lines = merged.stdout.strip().splitlines()
-    tree, conflicts = lines[0], sorted(set(lines[1:]))
-    diff = repo.out("diff-tree", "-r", "--no-renames", "--name-status", "HEAD", tree)
-    changed, added, deleted = _name_status(diff)
-    return conflicts, ([p for p in changed if p not in conflicts], added, deleted)
-
-
 def _merge(
     repo: Repo, template: str, message: str, rendered: RenderedTemplate, changes: dict[str, Any]
-) -> tuple[str | None, list[str], tuple[list[str], ...]]:
-    """Merge ``template`` into HEAD; commit when clean. (commit, conflicts, file lists)."""
+) -> tuple[str | None, merge.Changes]:
+    """Merge ``template`` into HEAD, record the new template in mlship.yaml, commit if clean."""
     blocks = _record_changes(repo, changes, rendered)
-    merge = repo.run("merge", "--no-ff", "--no-commit", "--no-edit", template)
-    conflicts = sorted(set(repo.out("diff", "--name-only", "--diff-filter=U").split()))
-    if merge.returncode != 0 and not conflicts:
-        repo.run("merge", "--abort")
-        raise ToolError(f"git merge failed: {(merge.stderr or merge.stdout).strip()}")
+    conflicts = merge.start(repo, template)
     record_template(repo.root / DEFAULT_NAME, rendered.version, rendered.overlay, **blocks)
     repo.out("add", "--", DEFAULT_NAME)
-    lists = _name_status(repo.out("diff", "--cached", "--no-renames", "--name-status", "HEAD"))
-    changed = [p for p in lists[0] if p not in conflicts]
-    if conflicts:
-        repo.git_path("MERGE_MSG").write_text(message + "\n", encoding="utf-8")
-        return None, conflicts, (changed, lists[1], lists[2])
-    repo.out(*repo.author_flags(), "commit", "--quiet", "--no-verify", "-m", message)
-    return repo.out("rev-parse", "HEAD"), [], (changed, lists[1], lists[2])
+    found = merge.staged(repo, conflicts)
+    return merge.finish(repo, message, conflicts), found
 
 
 def _next_steps(status: Status, conflicts: list[str]) -> list[str]:
@@ -203,10 +171,7 @@ def _next_steps(status: Status, conflicts: list[str]) -> list[str]:
 @dataclass
 class _Outcome:
     status: Status
-    changed: list[str] = field(default_factory=list)
-    added: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    conflicts: list[str] = field(default_factory=list)
+    changes: merge.Changes = field(default_factory=merge.Changes)
     commit: str | None = None
     template_commit: str | None = None
 
@@ -231,16 +196,11 @@ def _apply(
     if tree_of(repo, template) == tree_of(repo, pristine.commit):
         return _Outcome("up-to-date")
     if options.dry_run:
-        conflicts, (changed, added, deleted) = _dry_run(repo, template)
-        return _Outcome(
-            "would-conflict" if conflicts else "clean", changed, added, deleted, conflicts
-        )
+        found = merge.preview(repo, template)
+        return _Outcome("would-conflict" if found.conflicts else "clean", found)
     repo.out("update-ref", f"refs/heads/{TEMPLATE_BRANCH}", template)
-    commit, conflicts, (changed, added, deleted) = _merge(
-        repo, template, message, rendered, options.data
-    )
-    status: Status = "conflicts" if conflicts else "merged"
-    return _Outcome(status, changed, added, deleted, conflicts, commit, template)
+    commit, found = _merge(repo, template, message, rendered, options.data)
+    return _Outcome("conflicts" if found.conflicts else "merged", found, commit, template)
 
 
 def update_project(project: Path, options: UpdateOptions, render: Renderer) -> UpdateResult:
@@ -278,11 +238,11 @@ def update_project(project: Path, options: UpdateOptions, render: Renderer) -> U
         from_overlay=answers.overlay,
         to_overlay=rendered.overlay,
         data=dict(options.data),
-        changed=outcome.changed,
-        added=outcome.added,
-        deleted=outcome.deleted,
-        conflicts=outcome.conflicts,
+        changed=outcome.changes.changed,
+        added=outcome.changes.added,
+        deleted=outcome.changes.deleted,
+        conflicts=outcome.changes.conflicts,
         commit=outcome.commit,
         template_commit=outcome.template_commit,
-        next=_next_steps(outcome.status, outcome.conflicts),
+        next=_next_steps(outcome.status, outcome.changes.conflicts),
     )

@@ -124,6 +124,19 @@ def test_a_0_1_0_project_with_team_edits_is_on_the_current_templates_after_one_u
     assert mine == theirs
     record = yaml.safe_load((project / "mlship.yaml").read_text())
     assert record["template_version"] == "0.2.0" and record["mlship_version"] == OLD
+    # mlship check compares with the merged 0.2.0 render: the only error is the team's
+    # deletion of a file the templates own (the rest of the project is on the golden path)
+    checked = subprocess.run(
+        [sys.executable, "-m", "mlship", "check", str(project), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert checked.returncode == 1, checked.stderr
+    report = json.loads(checked.stdout)
+    assert report["template"] == {"version": "0.2.0", "latest": "0.2.0", "outdated": False}
+    errors = [(f["rule"], f["file"]) for f in report["findings"] if f["severity"] == "error"]
+    assert errors == [("template.drift", "k8s/hpa.yaml")]
     # the updated project's own tests pass
     updated = Project(project, "fraud_svc", venv_for(project))
     updated.run("make", "model", timeout=900)

@@ -166,3 +166,25 @@ def test_an_overlay_cannot_add_questions(tmp_path: Path) -> None:
     )
     assert done.exit_code == 2, done.output
     assert "may only add" in done.output and "team_name" in done.output
+
+
+def test_an_update_of_a_source_that_runs_code_needs_trust_again(tmp_path: Path) -> None:
+    source = _organisation(tmp_path)
+    project = tmp_path / "svc"
+    assert (
+        invoke(
+            "new", "online", str(project), "--defaults", "--templates", f"{source}@main"
+        ).exit_code
+        == 0
+    )
+    (source / "copier.yml").write_text("_tasks:\n  - touch made-by-a-task\n")
+    commit_all(source, "a task")
+    head = git(project, "rev-parse", "HEAD")
+
+    refused = invoke("update", str(project))
+    assert refused.exit_code == 2 and "--trust" in refused.output
+    assert git(project, "rev-parse", "HEAD") == head and git(project, "status", "--porcelain") == ""
+
+    trusted = invoke("update", str(project), "--trust", "--json")
+    assert trusted.exit_code == 0, trusted.output
+    assert "made-by-a-task" in json.loads(trusted.stdout)["added"]

@@ -17,7 +17,7 @@ from mlship.record import DEFAULT_NAME
 
 def declared_budget(ctx: Context) -> Budget:
     """What mlship.yaml states (its budget, then its answers), without any default."""
-    return resolve_budget(BudgetFlags(), ctx.record, defaults=False).budget
+    return resolve_budget(BudgetFlags(), ctx.record, defaults=()).budget
 
 
 def budget_declared(ctx: Context, rule: Rule) -> Iterator[Finding]:
