@@ -1,7 +1,7 @@
 """Fixtures for ``mlship update`` and ``mlship check``: real projects in real git repositories.
 
 - ``make_project(name="svc", pattern="online", **spec)``: ``mlship new`` with git, as a user
-  runs it; returns the project's folder.
+  runs it (once per session for the same arguments; each test gets its own copy).
 - ``newer_templates``: a copy of mlship's templates that the installed mlship renders from
   instead (a stand-in for the next release: tests edit it, then update to it).
 - ``git(project, *args)``, ``commit_all(project, message)``: the team's side.
@@ -54,11 +54,24 @@ def invoke(*args: str) -> Result:
     return CliRunner().invoke(app, list(args), env={"NO_COLOR": "1", "COLUMNS": "200"})
 
 
+@pytest.fixture(scope="session")
+def _made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Projects already made in this session, by their arguments (copied, never reused)."""
+    return {}
+
+
 @pytest.fixture
-def make_project(tmp_path: Path) -> Callable[..., Path]:
+def make_project(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, _made: dict[str, Path]
+) -> Callable[..., Path]:
     def make(name: str = "svc", pattern: str = "online", **spec: Any) -> Path:
+        key = repr((name, pattern, sorted(spec.items())))
+        if key not in _made:
+            made = tmp_path_factory.mktemp("made") / name
+            new_project(ProjectSpec.model_validate({"pattern": pattern, **spec}), made)
+            _made[key] = made
         dest = tmp_path / name
-        new_project(ProjectSpec.model_validate({"pattern": pattern, **spec}), dest)
+        shutil.copytree(_made[key], dest, symlinks=True)
         return dest
 
     return make
