@@ -1,9 +1,10 @@
 """A generated batch project, installed and run for real.
 
 Render, install with ``make install``, build the demo model, run the project's own tests,
-score generated input in the three formats with bad records mixed in, kill the job with
-SIGKILL half-way and re-run it (exactly one output row per input id), check the packaging
-files with the tools that consume them, and (slow) run the Ray engine in local mode.
+score generated input in the three formats with bad records mixed in, kill the job's process
+with SIGKILL half-way (nothing of the job survives it) and re-run it (exactly one output row
+per input id), check the packaging files with the tools that consume them, and (slow) run
+the Ray engine in local mode.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.e2e
 
 PACKAGE = "demo_batch"
 KILL_AFTER_PARTS = 3
+SURVIVOR_GRACE_S = 5.0
 JOB_TIMEOUT_S = 300
 RAY_TIMEOUT_S = 600
 
@@ -165,9 +167,31 @@ def test_too_many_rejects_fail_the_run_with_exit_3(batch_project: Project, tmp_p
     assert manifest["status"] == "failed_reject_rate"
 
 
-def test_sigkill_mid_run_then_rerun_gives_each_id_exactly_once(
+def session_members(session: int) -> list[int]:
+    """Live processes of a session (the job is started as a session leader): children that
+    outlive it keep its session id even when they are re-parented."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":  # state, ppid, pgrp, session
+            found.append(int(entry))
+    return found
+
+
+def snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+def test_sigkill_of_the_job_leaves_nothing_running_and_a_rerun_scores_each_id_once(
     batch_project: Project, tmp_path: Path
 ) -> None:
+    """kill -9 of the job's process alone (not its group, as an OOM killer or a lost node
+    does): nothing of the job may live on and write into the output while a rerun starts."""
     rows = 120_000
     source = tmp_path / "input.ndjson"
     sample(batch_project, source, rows)
@@ -205,8 +229,16 @@ def test_sigkill_mid_run_then_rerun_gives_each_id_exactly_once(
                 break
             time.sleep(0.02)
         assert process.poll() is None, "the job ended before it could be killed"
-        os.killpg(process.pid, signal.SIGKILL)  # the job and its worker processes
+        os.kill(process.pid, signal.SIGKILL)  # the job's process only
         process.wait(timeout=30)
+        after_kill = snapshot(output)
+        survivors = session_members(process.pid)
+        deadline = time.monotonic() + SURVIVOR_GRACE_S
+        while survivors and time.monotonic() < deadline:
+            time.sleep(0.1)
+            survivors = session_members(process.pid)
+        assert survivors == [], f"processes of the killed job still run: {survivors}"
+        assert snapshot(output) == after_kill, "the output changed after the job was killed"
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)

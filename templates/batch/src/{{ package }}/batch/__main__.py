@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from ..inference import InferenceError, load_manifest
 from ..logs import configure_logging
-from .errors import JobError
+from .errors import JobConfigError, JobError
 from .settings import BatchSettings
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,12 @@ _RUN_OPTIONS: list[tuple[str, str, dict[str, Any]]] = [
     ("--output", "output", {"help": "folder for predictions, rejects and the run manifest"}),
     ("--format", "input_format", {"choices": ["auto", "ndjson", "csv", "parquet"]}),
     ("--id-column", "id_column", {"help": "key column carried into the output (id)"}),
+    ("--feature-column", "feature_column", {"help": "one array column holding the features"}),
     ("--batch-size", "batch_size", {"type": int, "help": "rows per model call (4096)"}),
     ("--block-mb", "block_mb", {"type": float, "help": "MiB parsed at once (4)"}),
     ("--part-mb", "part_mb", {"type": float, "help": "MiB per part (32)"}),
     ("--engine", "engine", {"choices": ["local", "ray"]}),
-    ("--workers", "workers", {"type": int, "help": "processes (local) or actors (ray)"}),
+    ("--workers", "workers", {"type": int, "help": "threads (local) or actors (ray)"}),
     ("--ray-address", "ray_address", {"help": "join this Ray cluster"}),
     ("--max-reject-rate", "max_reject_rate", {"type": float, "help": "0-1 (0.01)"}),
     ("--progress", "progress", {"choices": ["auto", "on", "off"]}),
@@ -62,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     sample.add_argument("--format", choices=["auto", "ndjson", "csv", "parquet"], default="auto")
     sample.add_argument("--bad-rows", type=int, default=0, help="bad records to include")
     sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument(
+        "--feature-column", default=None, help="write the features as one array column"
+    )
     sample.add_argument("--models-dir", type=Path, default=None)
     return root
 
@@ -115,9 +119,14 @@ def _sample(args: argparse.Namespace, settings: BatchSettings) -> int:
     fmt = args.format
     if fmt == "auto":
         fmt = FORMATS.get(args.path.suffix.lower(), "ndjson")
+    if args.feature_column and fmt == "csv":
+        raise JobConfigError(
+            "--feature-column: CSV has one column per feature", hint="use .ndjson or .parquet"
+        )
     manifest = load_manifest(settings.models_dir)
+    features = feature_names(manifest)
     bad = generate(
-        manifest, feature_names(manifest), args.path, args.rows, fmt, args.bad_rows, args.seed
+        manifest, features, args.path, args.rows, fmt, args.bad_rows, args.seed, args.feature_column
     )
     report = {
         "path": str(args.path),

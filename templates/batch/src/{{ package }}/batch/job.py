@@ -19,10 +19,11 @@ from .. import __version__
 from ..inference import load_manifest
 from ..inference.manifest import Manifest, verify_artifact
 from . import metrics, progress
+from .columns import Columns
 from .errors import CountMismatch, JobConfigError, RejectRateExceeded
 from .output import Layout, PartResult, completed, write_json
-from .plan import Checksums, Plan, build_plan, estimate_parts
-from .scoring import OUTPUT_FORMAT_VERSION
+from .plan import Checksums, Plan, build_plan, discover, estimate_parts
+from .scoring import OUTPUT_FORMAT_VERSION, STAGES
 from .settings import BatchSettings
 
 log = logging.getLogger(__name__)
@@ -45,37 +46,44 @@ def run_job(settings: BatchSettings) -> dict[str, Any]:
     model = load_manifest(settings.models_dir)
     verify_artifact(model, settings.models_dir)
     features = feature_names(model)
-    with _engine(settings) as engine:
-        return _run(settings, engine, model, features, started, clock)
+    files = discover(settings.input, settings.input_format, skip=str(settings.output.resolve()))
+    with _engine(settings, files) as engine:
+        return _run(settings, engine, files, model, features, started, clock)
 
 
 def _run(
     settings: BatchSettings,
     engine: Any,
+    files: list[tuple[str, str]],
     model: Manifest,
     features: list[str],
     started: datetime,
     clock: float,
 ) -> dict[str, Any]:
+    columns = Columns(settings.id_column, tuple(features), settings.feature_column)
     params = {
         "id_column": settings.id_column,
         "features": features,
+        "feature_column": settings.feature_column,
         "model_sha256": model.sha256,
         "batch_size": settings.batch_size,
         "block_bytes": settings.block_bytes(),
         "output_format_version": OUTPUT_FORMAT_VERSION,
     }
-    plan = build_plan(
-        settings.input,
-        settings.input_format,
-        settings.id_column,
-        features,
-        settings.part_bytes(),
-        settings.parquet_part_rows,
-        params,
-        skip=str(settings.output.resolve()),
-    )
-    checksums = Checksums([f.source for f in plan.inputs])
+    checksums = Checksums([path for path, _ in files])
+    try:
+        plan = build_plan(
+            files,
+            columns,
+            settings.part_bytes(),
+            settings.block_bytes(),
+            settings.parquet_part_rows,
+            params,
+        )
+    except BaseException:
+        checksums.cancel()
+        raise
+    timings = {"plan": time.perf_counter() - clock}
     layout = Layout(settings.output)
     done = completed(layout, plan, settings.overwrite)
     pending = [part for part in plan.parts if part.name not in done]
@@ -91,13 +99,18 @@ def _run(
     write_json(layout.manifest, {**base, "status": "running"})
     counter: progress.Counter = engine.counter
     counter.add(sum(r.records for r in done.values()))
+    scoring = time.perf_counter()
     with progress.ProgressBar(counter, plan.records, progress.wanted(settings.progress)):
         fresh = engine.run(plan, pending, layout)
+    waiting = time.perf_counter()
+    timings["score"] = waiting - scoring
     sums = checksums.result()
+    timings["checksums_wait"] = time.perf_counter() - waiting
     base["inputs"] = [{**f, "sha256": sums[f["source"]]} for f in base["inputs"]]
     results = {**done, **{r.name: r for r in fresh}}
     ordered = [results[part.name] for part in plan.parts]
-    document = _finish(base, ordered, plan, settings, clock)
+    base["workers"] = engine.workers
+    document = _finish(base, ordered, plan, settings, clock, timings)
     write_json(layout.manifest, document)
     metrics.publish(document, settings.metrics_path(), settings.pushgateway, settings.job_name)
     counts = document["counts"]
@@ -116,7 +129,7 @@ def _run(
     return document
 
 
-def _engine(settings: BatchSettings) -> Any:
+def _engine(settings: BatchSettings, files: list[tuple[str, str]]) -> Any:
     """The engine, started before planning so that its start-up overlaps the planner."""
     if settings.engine == "ray":
         from .ray_engine import RayEngine
@@ -124,7 +137,7 @@ def _engine(settings: BatchSettings) -> Any:
         return RayEngine(settings)
     from .local import LocalEngine
 
-    parts = estimate_parts(settings.input or "", settings.input_format, settings.part_bytes())
+    parts = estimate_parts(files, settings.part_bytes())
     return LocalEngine(settings, settings.worker_count(parts))
 
 
@@ -166,6 +179,7 @@ def _finish(
     plan: Plan,
     settings: BatchSettings,
     clock: float,
+    timings: dict[str, float],
 ) -> dict[str, Any]:
     ended = datetime.now(UTC)
     duration = time.perf_counter() - clock
@@ -194,7 +208,19 @@ def _finish(
             "files": [asdict(r) for r in results],
         },
         "predictions_sha256": digest,
+        "timings_s": {k: round(v, 3) for k, v in timings.items()},
+        "stages_s": _stage_totals(results),
     }
+
+
+def _stage_totals(results: list[PartResult]) -> dict[str, float]:
+    """Seconds each stage took, summed over the parts scored in this run: with several
+    workers the sum exceeds the wall time, and the shares say what bounds the rate."""
+    totals: dict[str, float] = dict.fromkeys(STAGES, 0.0)
+    for result in results:
+        for stage, seconds in result.stages.items():
+            totals[stage] = totals.get(stage, 0.0) + seconds
+    return {stage: round(seconds, 3) for stage, seconds in totals.items()}
 
 
 def git_commit() -> str | None:

@@ -1,99 +1,51 @@
-"""The local engine: one process per part, as many processes as cores (or ``workers``).
+"""The local engine: the parts are scored by a pool of threads inside the job's process.
 
-Workers start (forkserver, else spawn: no state inherited from the parent) before the input is
-planned, so that their imports and model loading overlap the planner's checksum pass.
-Each loads and verifies the model once, then scores the parts it is given. With a single
-worker everything runs in this process.
+Threads rather than processes: every heavy step releases the GIL (the NDJSON, CSV and
+Parquet readers, the model runtime, the Parquet writer, hashing), so threads use every core
+while the job keeps one copy of the interpreter, the libraries and the model in memory.
+And a job that is one process dies whole: ``kill -9`` of the job leaves no worker behind
+that could go on writing into the output folder while a rerun starts.
+
+A scored part is committed (fsync, rename, marker) by a thread of its own, so that the
+scoring threads keep the cores busy while the disk syncs. The model is loaded in the
+background while the input is planned.
 """
 
 from __future__ import annotations
 
-import multiprocessing
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
-from pathlib import Path
+import threading
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from types import TracebackType
-from typing import Any
+from typing import TypeVar
 
 from ..inference import Predictor, load_predictor
-from ..logs import configure_logging
 from .output import Layout, PartResult
 from .plan import Part, Plan
 from .progress import Counter
-from .scoring import Scorer
+from .readers import parser_threads
+from .scoring import Scorer, Written, make_scorer
 from .settings import BatchSettings
 
-_predictor: Predictor | None = None
-_scorers: dict[tuple[str, str, tuple[str, ...]], Scorer] = {}
-_counter: Counter | None = None
-_settings: BatchSettings | None = None
+T = TypeVar("T")
 
 
-def make_scorer(settings: BatchSettings, plan: Plan, predictor: Predictor | None = None) -> Scorer:
-    return Scorer(
-        predictor or load_predictor(settings),
-        plan.id_column,
-        plan.id_type,
-        plan.features,
-        settings.batch_size,
-        settings.block_bytes(),
-    )
-
-
-def _start_worker(settings_json: str, shared: Any) -> None:
-    global _predictor, _counter, _settings
-    _settings = BatchSettings.model_validate_json(settings_json)
-    configure_logging(_settings.log_level, _settings.log_json)
-    _predictor = load_predictor(_settings)
-    _counter = Counter(shared)
-
-
-def _ready() -> bool:
-    return _predictor is not None
-
-
-def _score(part_json: str, root: str, plan: Plan) -> PartResult:
-    assert _predictor is not None and _counter is not None and _settings is not None
-    key = (plan.id_column, plan.id_type, tuple(plan.features))
-    if key not in _scorers:
-        _scorers[key] = make_scorer(_settings, plan, _predictor)
-    part = Part.from_json(part_json)
-    return _scorers[key].score_part(part, Layout(Path(root)), _counter.add)
-
-
-def _context() -> Any:
-    """forkserver: workers fork from one clean process that has imported this module (and
-    with it pyarrow and the inference core) once; spawn where forkserver does not exist."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, *_PRELOAD])
-    return context
-
-
-# imported once by the fork server instead of once per worker (a missing one is skipped);
-# not polars, whose thread pool must not be inherited through fork
-_PRELOAD = ("onnxruntime",)
+class Stopped(Exception):
+    """Raised inside a scoring thread when the run stops (another part failed, Ctrl-C)."""
 
 
 class LocalEngine:
-    """A pool of ``workers`` processes, started at once; none when ``workers`` is 1."""
+    """``workers`` scoring threads sharing one loaded model, and one committing thread."""
 
     def __init__(self, settings: BatchSettings, workers: int) -> None:
         self.settings = settings
         self.workers = workers
-        self.pool: ProcessPoolExecutor | None = None
         self.counter = Counter()
-        if workers > 1:
-            context = _context()
-            self.counter = Counter(context.Value("q", 0))
-            self.pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=context,
-                initializer=_start_worker,
-                initargs=(settings.model_dump_json(), self.counter.shared),
-            )
-            for _ in range(workers):  # each submit starts one process
-                self.pool.submit(_ready)
+        self._stop = threading.Event()
+        self._failure: BaseException | None = None  # the first commit that failed
+        parser_threads(workers)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score")
+        self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        self._predictor: Future[Predictor] = self._pool.submit(load_predictor, settings)
 
     def __enter__(self) -> LocalEngine:
         return self
@@ -104,21 +56,48 @@ class LocalEngine:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        self._stop.set()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._committer.shutdown(wait=True)
 
     def run(self, plan: Plan, pending: list[Part], layout: Layout) -> list[PartResult]:
         if not pending:
             return []
-        if self.pool is None:
-            scorer = make_scorer(self.settings, plan)
-            return [scorer.score_part(part, layout, self.counter.add) for part in pending]
-        futures: list[Future[PartResult]] = [
-            self.pool.submit(_score, part.as_json(), str(layout.root), plan) for part in pending
-        ]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                raise error
+        scorer = make_scorer(self.settings, plan, self._predictor.result())
+        writes = [self._pool.submit(self._score, scorer, part, layout) for part in pending]
+        try:
+            return self._results(self._results(writes))
+        finally:
+            self._stop.set()  # after a failure or Ctrl-C, the threads stop at their next block
+
+    def _score(self, scorer: Scorer, part: Part, layout: Layout) -> Future[PartResult]:
+        written = scorer.write_part(part, layout, self._progress)
+        return self._committer.submit(self._commit, scorer, written, layout)
+
+    def _commit(self, scorer: Scorer, written: Written, layout: Layout) -> PartResult:
+        try:
+            return scorer.commit(written, layout)
+        except BaseException as error:
+            self._failure = self._failure or error
+            self._stop.set()
+            raise
+
+    def _progress(self, rows: int) -> None:
+        if self._stop.is_set():
+            raise Stopped("the run was stopped")
+        self.counter.add(rows)
+
+    def _results(self, futures: list[Future[T]]) -> list[T]:
+        """The results once all are done; at the first failure, stop the rest and raise its
+        cause (not the ``Stopped`` of the threads it stopped)."""
+        _, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        if pending:
+            self._stop.set()
+            for future in pending:
+                future.cancel()
+            wait(pending)
+        errors = [f.exception() for f in futures if not f.cancelled() and f.exception()]
+        causes = [error for error in errors if not isinstance(error, Stopped)]
+        if self._failure is not None or errors:
+            raise self._failure or (causes or errors)[0]
         return [future.result() for future in futures]

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class PartResult:
     seconds: float
     key: str
     skipped: bool = False
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, this run only
 
 
 class Layout:
@@ -56,6 +57,7 @@ class Layout:
     def create(self) -> None:
         for folder in (self.predictions, self.rejects, self.markers):
             folder.mkdir(parents=True, exist_ok=True)
+        fsync_dir(self.root)
 
 
 def temporary(path: Path) -> Path:
@@ -72,10 +74,21 @@ def sha256_file(path: Path) -> str:
 
 
 def durable_rename(source: Path, target: Path) -> None:
-    """fsync then rename: after it returns, ``target`` is whole even after a power cut."""
+    """fsync the file, rename it, fsync its folder: after it returns, ``target`` exists and
+    is whole even after a power cut (a rename lives in the folder, which has its own fsync)."""
     with source.open("rb+") as handle:
         os.fsync(handle.fileno())
     os.replace(source, target)
+    fsync_dir(target.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the entries of ``folder`` (new names, renames, removals) durable."""
+    handle = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
@@ -85,7 +98,7 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def commit_marker(layout: Layout, result: PartResult) -> None:
-    write_json(layout.marker(result.name), asdict(result))
+    write_json(layout.marker(result.name), {**asdict(result), "stages": {}})
 
 
 def completed(layout: Layout, plan: Plan, overwrite: bool) -> dict[str, PartResult]:

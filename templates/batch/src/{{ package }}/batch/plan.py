@@ -11,22 +11,22 @@ import hashlib
 import itertools
 import json
 import threading
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from .columns import Columns
 from .errors import JobConfigError
+from .files import filesystem
+from .sniff import check_columns, check_records, csv_header, head_records, id_type_of
 
 FORMATS = {".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson", ".csv": "csv"}
 FORMATS[".parquet"] = "parquet"
-_SCAN = 8 << 20
+_SCAN = 1 << 20  # bytes read at once when counting and hashing: memory, not speed
 _NEWLINE = ord("\n")
-_SNIFF_LINES = 100
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,12 @@ class InputFile:
 
 @dataclass(frozen=True)
 class Part:
-    """A slice of one input file: bytes [start, end) or row groups [start, end) (Parquet)."""
+    """A slice of one input file: bytes [start, end) or row groups [start, end) (Parquet).
+
+    A line file's part is cut into blocks of whole lines when it is planned: ``blocks`` holds
+    each block's end offset and record count, so that the reader reads each block exactly
+    once and checks the parser against a count it did not make.
+    """
 
     name: str
     source: str
@@ -52,6 +57,7 @@ class Part:
     first_line: int = 0  # 1-based line of the first record (line formats)
     header: tuple[str, ...] = ()
     key: str = ""
+    blocks: tuple[tuple[int, int], ...] = ()  # (end offset, records) of each block
 
     def as_json(self) -> str:
         return json.dumps(asdict(self))
@@ -60,6 +66,7 @@ class Part:
     def from_json(cls, text: str) -> Part:
         raw = json.loads(text)
         raw["header"] = tuple(raw["header"])
+        raw["blocks"] = tuple((end, count) for end, count in raw["blocks"])
         return cls(**raw)
 
 
@@ -67,24 +74,13 @@ class Part:
 class Plan:
     inputs: list[InputFile]
     parts: list[Part]
-    id_column: str
+    columns: Columns
     id_type: str  # an arrow type alias: int64, string, ...
-    features: list[str]
     params: dict[str, Any] = field(default_factory=dict)
 
     @property
     def records(self) -> int:
         return sum(f.records for f in self.inputs)
-
-
-def filesystem(source: str) -> tuple[pafs.FileSystem, str]:
-    """A pyarrow filesystem and path for a local path or a URI (s3://, gs://, hdfs://)."""
-    if "://" in source:
-        try:
-            return pafs.FileSystem.from_uri(source)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as error:
-            raise JobConfigError(f"input: cannot open {source!r}: {error}") from error
-    return pafs.LocalFileSystem(), str(Path(source).resolve())
 
 
 def discover(source: str, input_format: str, skip: str | None = None) -> list[tuple[str, str]]:
@@ -131,15 +127,16 @@ def _format_of(name: str) -> str | None:
     return None
 
 
-def scan_lines(source: str, part_bytes: int) -> tuple[int, int, list[tuple[int, int]]]:
-    """Size, line count and cut points (byte offset, lines before it) of a file.
+def scan_lines(source: str, block_bytes: int) -> tuple[int, int, list[tuple[int, int]]]:
+    """Size, line count and cut points (byte offset, lines before it) of a file: one after
+    the first newline every ``block_bytes``.
 
     Newlines are counted with numpy (several times faster than ``bytes.count``); the file's
     sha256 is computed later, while the parts are scored (:class:`Checksums`).
     """
     fs, path = filesystem(source)
     offset = lines = 0
-    target = part_bytes
+    target = block_bytes
     cuts: list[tuple[int, int]] = []
     last = b"\n"
     with fs.open_input_stream(path) as stream:
@@ -150,7 +147,7 @@ def scan_lines(source: str, part_bytes: int) -> tuple[int, int, list[tuple[int, 
                     break  # the cut lies in the next chunk
                 cut = offset + newline + 1
                 cuts.append((cut, lines + _newlines(chunk[: newline + 1])))
-                target = cut + part_bytes
+                target = cut + block_bytes
             lines += _newlines(chunk)
             offset += len(chunk)
             last = chunk[-1:]
@@ -160,23 +157,28 @@ def scan_lines(source: str, part_bytes: int) -> tuple[int, int, list[tuple[int, 
 
 
 class Checksums:
-    """sha256 of every input file, computed in a background thread while the job runs
-    (hashlib releases the GIL), so that the audit costs no time before scoring starts.
-    The thread is a daemon: a failing run does not wait for it."""
+    """sha256 of every input file, computed in a background thread from the start of the
+    run (hashlib releases the GIL): while the planner counts lines on one core it hashes on
+    another, and the audit costs no time before scoring starts. The thread is a daemon and
+    stops at the next chunk when cancelled: a failing run does not wait for it."""
 
     def __init__(self, sources: list[str]) -> None:
         self._sources = sources
         self._sums: dict[str, str] = {}
         self._error: BaseException | None = None
+        self._cancelled = threading.Event()
         self._thread = threading.Thread(target=self._run, name="checksums", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         try:
             for source in self._sources:
-                self._sums[source] = sha256_of(source)
+                self._sums[source] = sha256_of(source, self._cancelled)
         except BaseException as error:  # handed to the caller of result()
             self._error = error
+
+    def cancel(self) -> None:
+        self._cancelled.set()
 
     def result(self) -> dict[str, str]:
         self._thread.join()
@@ -185,11 +187,13 @@ class Checksums:
         return dict(self._sums)
 
 
-def sha256_of(source: str) -> str:
+def sha256_of(source: str, cancelled: threading.Event | None = None) -> str:
     fs, path = filesystem(source)
     digest = hashlib.sha256()
     with fs.open_input_stream(path) as stream:
         while chunk := stream.read(_SCAN):
+            if cancelled is not None and cancelled.is_set():
+                raise JobConfigError("checksums: the run stopped")
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -207,39 +211,27 @@ def _newlines(data: bytes) -> int:
     return int(np.count_nonzero(np.frombuffer(data, dtype=np.uint8) == _NEWLINE))
 
 
-def read_head(source: str, limit: int = 1 << 16) -> bytes:
-    fs, path = filesystem(source)
-    with fs.open_input_stream(path) as stream:
-        head: bytes = stream.read(limit)
-    return head
-
-
-def csv_header(source: str) -> tuple[tuple[str, ...], int]:
-    """The column names of a CSV file and the byte offset of its first record."""
-    head = read_head(source)
-    end = head.find(b"\n")
-    if not head.strip() or end < 0:
-        raise JobConfigError(f"input: {source} has no CSV header line")
-    line = head[:end].decode("utf-8-sig").rstrip("\r")
-    return tuple(h.strip().strip('"') for h in line.split(",")), end + 1
-
-
 def plan_line_file(
-    index: int, source: str, fmt: str, part_bytes: int
+    index: int, source: str, fmt: str, part_bytes: int, block_bytes: int
 ) -> tuple[InputFile, list[Part], list[str]]:
-    size, lines, cuts = scan_lines(source, part_bytes)
+    """Blocks of about ``block_bytes`` of whole lines, grouped into parts of ``part_bytes``."""
+    size, lines, cuts = scan_lines(source, block_bytes)
     header: tuple[str, ...] = ()
     start, skip = 0, 0
     if fmt == "csv":
         header, start = csv_header(source)
         skip = 1
     bounds = [(start, skip)] + [c for c in cuts if c[0] > start] + [(size, lines)]
-    parts = []
-    for number, ((begin, before), (end, upto)) in enumerate(itertools.pairwise(bounds)):
-        if end > begin and upto > before:
+    parts: list[Part] = []
+    blocks: list[tuple[int, int]] = []
+    begin, before = bounds[0]
+    for (_, lines_before), (end, upto) in itertools.pairwise(bounds):
+        if upto > lines_before:
+            blocks.append((end, upto - lines_before))
+        if blocks and (end - begin >= part_bytes or end == size):
             parts.append(
                 Part(
-                    name=f"part-{index:05d}-{number:05d}",
+                    name=f"part-{index:05d}-{len(parts):05d}",
                     source=source,
                     format=fmt,
                     start=begin,
@@ -248,8 +240,10 @@ def plan_line_file(
                     records=upto - before,
                     first_line=before + 1,
                     header=header,
+                    blocks=tuple(blocks),
                 )
             )
+            begin, before, blocks = end, upto, []
     records = max(0, lines - skip)
     return InputFile(source, fmt, size, "", records), parts, list(header)
 
@@ -284,53 +278,6 @@ def plan_parquet_file(
     return InputFile(source, "parquet", size, "", sum(groups)), parts, columns
 
 
-def sniff_id_type(source: str, fmt: str, id_column: str, header: list[str]) -> str | None:
-    """int64 when the first records carry integer ids, string otherwise; None if none seen."""
-    lines = read_head(source).splitlines()[:_SNIFF_LINES]
-    values: list[Any] = []
-    if fmt == "ndjson":
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and record.get(id_column) is not None:
-                values.append(record[id_column])
-    elif fmt == "csv" and id_column in header:
-        column = header.index(id_column)
-        for line in lines[1:]:
-            cells = line.decode("utf-8", "replace").split(",")
-            if len(cells) > column and cells[column].strip():
-                values.append(cells[column].strip().strip('"'))
-    if not values:
-        return None
-    if all(_is_int(v) for v in values):
-        return "int64"
-    return "string"
-
-
-def _is_int(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int):
-        return True
-    if isinstance(value, str):
-        text = value.strip()
-        digits = text.lstrip("+-")
-        # "007" is a code, not a number: reading it as 7 would break joins on the id
-        return digits.isdigit() and len(digits) < 19 and not (len(digits) > 1 and digits[0] == "0")
-    return False
-
-
-def parquet_id_type(source: str, id_column: str) -> str:
-    fs, path = filesystem(source)
-    with fs.open_input_file(path) as handle:
-        kind = pq.ParquetFile(handle).schema_arrow.field(id_column).type
-    if pa.types.is_integer(kind):
-        return "int64"
-    return "string"
-
-
 def part_key(part: Part, common: dict[str, Any]) -> str:
     """Everything that determines a part's output bytes; a completed part is reused only
     when its key matches."""
@@ -343,57 +290,44 @@ def part_key(part: Part, common: dict[str, Any]) -> str:
 
 
 def build_plan(
-    source: str,
-    input_format: str,
-    id_column: str,
-    features: list[str],
+    files: list[tuple[str, str]],
+    columns: Columns,
     part_bytes: int,
+    block_bytes: int,
     part_rows: int,
     common: dict[str, Any],
-    skip: str | None = None,
 ) -> Plan:
-    """Discover, checksum and cut every input file; check the columns the model needs."""
+    """Count and cut every input file (``discover``'s list); check the columns the model
+    needs."""
     inputs: list[InputFile] = []
     parts: list[Part] = []
     id_type: str | None = None
-    for index, (path, fmt) in enumerate(discover(source, input_format, skip)):
+    for index, (path, fmt) in enumerate(files):
         if fmt == "parquet":
-            info, found, columns = plan_parquet_file(index, path, part_rows)
+            info, found, names = plan_parquet_file(index, path, part_rows)
         else:
-            info, found, columns = plan_line_file(index, path, fmt, part_bytes)
-        if fmt in ("csv", "parquet"):
-            missing = [c for c in [id_column, *features] if c not in columns]
-            if missing:
-                raise JobConfigError(
-                    f"input: {path} lacks column(s) {', '.join(map(repr, missing[:5]))}"
-                    + (f" and {len(missing) - 5} more" if len(missing) > 5 else ""),
-                    hint="the model's features are listed in models/manifest.json",
-                )
+            info, found, names = plan_line_file(index, path, fmt, part_bytes, block_bytes)
+        if fmt == "ndjson":
+            check_records(path, columns, head_records(path))
+        else:
+            check_columns(path, fmt, names, columns)
         if id_type is None and info.records:
-            if fmt == "parquet":
-                id_type = parquet_id_type(path, id_column)
-            else:
-                id_type = sniff_id_type(path, fmt, id_column, columns)
+            id_type = id_type_of(path, fmt, columns.id_column, names)
         inputs.append(info)
         parts.extend(found)
     if id_type is None and sum(f.records for f in inputs):
         raise JobConfigError(
-            f"input: no record among the first lines carries the id column {id_column!r}",
+            f"input: no record among the first lines carries the id column {columns.id_column!r}",
             hint="name the key column with --id-column (APP_ID_COLUMN)",
         )
-    keyed = [Part(**{**asdict(p), "header": p.header, "key": part_key(p, common)}) for p in parts]
-    return Plan(inputs, keyed, id_column, id_type or "string", features, common)
+    keyed = [replace(p, key=part_key(p, common)) for p in parts]
+    return Plan(inputs, keyed, columns, id_type or "string", common)
 
 
-def estimate_parts(source: str, input_format: str, part_bytes: int) -> int:
+def estimate_parts(files: list[tuple[str, str]], part_bytes: int) -> int:
     """Roughly how many parts the input makes (from file sizes), to size the worker pool."""
-    try:
-        files = discover(source, input_format)
-    except JobConfigError:
-        return 1  # planning reports the problem
-    fs, _ = filesystem(source)
     total = 0
     for path, _fmt in files:
-        local = path.split("://", 1)[-1]
+        fs, local = filesystem(path)
         total += max(1, -(-(fs.get_file_info(local).size or 0) // part_bytes))
     return total

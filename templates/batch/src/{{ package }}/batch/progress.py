@@ -6,7 +6,6 @@ import os
 import sys
 import threading
 import time
-from typing import Any
 
 _INTERVAL_S = 0.5
 _WIDTH = 30
@@ -19,22 +18,19 @@ def wanted(mode: str) -> bool:
 
 
 class Counter:
-    """Rows done; shared with worker processes through a multiprocessing value when given."""
+    """Rows done, added to by every scoring thread."""
 
-    def __init__(self, shared: Any = None) -> None:
-        self.shared = shared
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._value = 0
 
     def add(self, rows: int) -> None:
-        if self.shared is None:
+        with self._lock:
             self._value += rows
-            return
-        with self.shared.get_lock():
-            self.shared.value += rows
 
     @property
     def value(self) -> int:
-        return int(self.shared.value) if self.shared is not None else self._value
+        return self._value
 
 
 class ProgressBar:

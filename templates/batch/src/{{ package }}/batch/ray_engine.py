@@ -20,10 +20,10 @@ from typing import Any
 import numpy as np
 
 from .errors import JobConfigError
-from .local import make_scorer
 from .output import Layout, PartResult
 from .plan import Part, Plan
 from .progress import Counter, wanted
+from .scoring import make_scorer
 from .settings import BatchSettings, available_cores
 
 log = logging.getLogger(__name__)
@@ -124,6 +124,7 @@ class RayEngine:
     def __init__(self, settings: BatchSettings) -> None:
         self.settings = settings
         self.counter = Counter()
+        self.workers = 0  # actors, once the pending parts are known
 
     def __enter__(self) -> RayEngine:
         return self
@@ -132,4 +133,5 @@ class RayEngine:
         return None
 
     def run(self, plan: Plan, pending: list[Part], layout: Layout) -> list[PartResult]:
+        self.workers = self.settings.worker_count(len(pending))
         return run_ray(self.settings, plan, pending, layout, self.counter)

@@ -1,17 +1,18 @@
 """Read a part as a stream of Arrow tables of bounded size, whatever the file format.
 
-NDJSON and CSV are read in blocks of whole lines (``block_bytes``) and each block is parsed
-by pyarrow on its own, so memory never depends on the file size. A block that pyarrow
-cannot parse in one go (a broken line, a string where a number belongs) is parsed line by
-line so that only the bad lines are rejected. Parquet is read batch by batch.
+NDJSON and CSV are read in the blocks of whole lines the planner cut (``block_bytes``), and
+each block is parsed on its own (polars for NDJSON, pyarrow for CSV), so memory never
+depends on the file size. A block that the parser cannot read in one go (a broken line, a
+string where a number belongs) is parsed line by line so that only the bad lines are
+rejected. Parquet is read batch by batch.
 """
 
 from __future__ import annotations
 
 import functools
-import io
 import json
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,11 +23,12 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from .columns import Columns
 from .errors import CountMismatch
-from .plan import Part, filesystem
+from .files import filesystem
+from .plan import Part
 
 RAW_LIMIT = 300
-_NEWLINE = ord("\n")
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class Chunk:
     records: np.ndarray
     rejects: list[Reject] = field(default_factory=list)
     line_offset: int | None = None  # line number = record + line_offset (line formats)
-    block: memoryview | None = None
+    block: bytes | None = None
     first: int = 0  # record number of the block's first line
     _lines: list[bytes] | None = None
 
@@ -59,18 +61,19 @@ class Chunk:
         if self.block is None:
             return None
         if self._lines is None:
-            self._lines = bytes(self.block).split(b"\n")
+            self._lines = self.block.split(b"\n")
         text = self._lines[record - self.first].decode("utf-8", "replace").rstrip("\r")
         return text[:RAW_LIMIT]
 
 
-def read_part(part: Part, columns: list[str], id_type: str, block_bytes: int) -> Iterator[Chunk]:
+def read_part(part: Part, columns: Columns, id_type: str, block_bytes: int) -> Iterator[Chunk]:
+    """The part's records chunk by chunk: the planned blocks of a line file, Parquet batches
+    of about ``block_bytes`` once decoded."""
     if part.format == "parquet":
         yield from _parquet_chunks(part, columns, block_bytes)
         return
     record = part.first_record
-    for block in _line_blocks(part, block_bytes):
-        count = _newlines(block) + (0 if block[-1] == _NEWLINE else 1)
+    for block, count in _line_blocks(part):
         if part.format == "csv":
             chunk = _csv_chunk(block, count, record, part, columns)
         else:
@@ -80,40 +83,34 @@ def read_part(part: Part, columns: list[str], id_type: str, block_bytes: int) ->
         chunk.first = record
         yield chunk
         record += count
+        del chunk, block  # before the next block is read: one block per thread in memory
 
 
-def _line_blocks(part: Part, block_bytes: int) -> Iterator[memoryview]:
-    """Blocks of whole lines from bytes [start, end) of the part's file, without copies."""
+def _line_blocks(part: Part) -> Iterator[tuple[bytes, int]]:
+    """Each planned block of the part (whole lines) and its record count."""
     fs, path = filesystem(part.source)
     with fs.open_input_file(path) as handle:
-        position, size = part.start, block_bytes
-        while position < part.end:
-            data = handle.read_at(min(size, part.end - position), position)
-            if not data:
-                break
-            cut = len(data)
-            if position + cut < part.end:
-                cut = data.rfind(b"\n") + 1
-                if cut == 0:  # one line longer than a block: read more at once
-                    size *= 2
-                    continue
-            yield memoryview(data)[:cut]
-            position += cut
-            size = block_bytes
+        position = part.start
+        for end, count in part.blocks:
+            block = handle.read_at(end - position, position)
+            if len(block) != end - position:
+                raise CountMismatch(
+                    f"{part.source}: {len(block)} bytes at offset {position}, planned "
+                    f"{end - position}: the file changed during the run"
+                )
+            yield block, count
+            del block
+            position = end
 
 
-def _newlines(block: memoryview) -> int:
-    return int(np.count_nonzero(np.frombuffer(block, dtype=np.uint8) == _NEWLINE))
-
-
-def _parquet_chunks(part: Part, columns: list[str], block_bytes: int) -> Iterator[Chunk]:
+def _parquet_chunks(part: Part, columns: Columns, block_bytes: int) -> Iterator[Chunk]:
     fs, path = filesystem(part.source)
     with fs.open_input_file(path) as handle:
         parquet = pq.ParquetFile(handle)
         record = part.first_record
-        rows = max(1024, block_bytes // (8 * max(1, len(columns))))
+        rows = max(1024, block_bytes // columns.bytes_per_row())
         for batch in parquet.iter_batches(
-            batch_size=rows, row_groups=list(range(part.start, part.end)), columns=columns
+            batch_size=rows, row_groups=list(range(part.start, part.end)), columns=columns.names()
         ):
             table = pa.Table.from_batches([batch])
             numbers = np.arange(record, record + batch.num_rows, dtype=np.int64)
@@ -124,20 +121,15 @@ def _parquet_chunks(part: Part, columns: list[str], block_bytes: int) -> Iterato
 # ------------------------------------------------------------------------- NDJSON
 
 
-def _json_chunk(
-    block: memoryview, count: int, first: int, columns: list[str], id_type: str
-) -> Chunk:
-    schema = pa.schema(
-        [pa.field(columns[0], pa.type_for_alias(id_type))]
-        + [pa.field(name, pa.float64()) for name in columns[1:]]
-    )
+def _json_chunk(block: bytes, count: int, first: int, columns: Columns, id_type: str) -> Chunk:
+    schema = columns.schema(id_type)
     table = parse_ndjson(block, schema)
     if table is not None and table.num_rows == count:
         return Chunk(table, np.arange(first, first + count, dtype=np.int64))
-    return _json_lines(bytes(block), first, columns, schema)
+    return _json_lines(block, first, columns, schema)
 
 
-def parse_ndjson(block: memoryview, schema: pa.Schema) -> pa.Table | None:
+def parse_ndjson(block: bytes, schema: pa.Schema) -> pa.Table | None:
     """The block's records with ``schema``'s columns, or None when any line is not clean
     (then the caller parses line by line). polars tokenises NDJSON about 1.7x faster than
     pyarrow's JSON reader, so it is used when installed; both give the same values."""
@@ -154,22 +146,32 @@ def parse_ndjson(block: memoryview, schema: pa.Schema) -> pa.Table | None:
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             return None
         return table.select(schema.names)
-    wanted = {
-        f.name: polars.Int64
-        if pa.types.is_integer(f.type)
-        else (polars.Float64 if pa.types.is_floating(f.type) else polars.String)
-        for f in schema
-    }
+    wanted = {f.name: _polars_type(polars, f.type) for f in schema}
     try:
-        frame = polars.read_ndjson(io.BytesIO(block), schema=wanted)
+        frame = polars.read_ndjson(block, schema=wanted)
     except polars.exceptions.PolarsError:
         return None
     return frame.to_arrow().select(schema.names).cast(schema)
 
 
+def _polars_type(polars: Any, kind: pa.DataType) -> Any:
+    if pa.types.is_list(kind):
+        return polars.List(polars.Float64)
+    if pa.types.is_integer(kind):
+        return polars.Int64
+    return polars.Float64 if pa.types.is_floating(kind) else polars.String
+
+
+def parser_threads(count: int) -> None:
+    """Size polars' thread pool before its first use: it parses the blocks of every scoring
+    thread, so it needs as many threads as they are (POLARS_MAX_THREADS set by the user wins)."""
+    if "polars" not in sys.modules:
+        os.environ.setdefault("POLARS_MAX_THREADS", str(max(1, count)))
+
+
 @functools.cache
 def _polars() -> Any:
-    """polars with one thread (each worker process is one core's worth), or None."""
+    """polars (one thread unless :func:`parser_threads` said otherwise), or None."""
     os.environ.setdefault("POLARS_MAX_THREADS", "1")
     try:
         import polars
@@ -178,11 +180,11 @@ def _polars() -> Any:
     return polars
 
 
-def _json_lines(block: bytes, first: int, columns: list[str], schema: pa.Schema) -> Chunk:
+def _json_lines(block: bytes, first: int, columns: Columns, schema: pa.Schema) -> Chunk:
     """The slow path: one line at a time, so that a bad line costs only itself."""
-    id_column, features = columns[0], columns[1:]
+    names = columns.names()
     as_int = pa.types.is_integer(schema.field(0).type)
-    values: dict[str, list[Any]] = {name: [] for name in columns}
+    values: dict[str, list[Any]] = {name: [] for name in names}
     records: list[int] = []
     rejects: list[Reject] = []
     lines = block.split(b"\n")
@@ -190,20 +192,18 @@ def _json_lines(block: bytes, first: int, columns: list[str], schema: pa.Schema)
         lines.pop()
     for offset, line in enumerate(lines):
         record = first + offset
-        reason, row = _parse_record(line, id_column, features, as_int)
+        reason, row = _parse_record(line, columns, as_int)
         if reason:
             rejects.append(Reject(record, None, reason, _raw(line)))
             continue
         records.append(record)
-        for name, value in zip(columns, row, strict=True):
+        for name, value in zip(names, row, strict=True):
             values[name].append(value)
-    table = pa.table({name: pa.array(values[name], schema.field(name).type) for name in columns})
+    table = pa.table({name: pa.array(values[name], schema.field(name).type) for name in names})
     return Chunk(table, np.asarray(records, dtype=np.int64), rejects)
 
 
-def _parse_record(
-    line: bytes, id_column: str, features: list[str], as_int: bool
-) -> tuple[str | None, list[Any]]:
+def _parse_record(line: bytes, columns: Columns, as_int: bool) -> tuple[str | None, list[Any]]:
     if not line.strip():
         return "empty line", []
     try:
@@ -212,6 +212,7 @@ def _parse_record(
         return f"unparseable JSON: {error}", []
     if not isinstance(record, dict):
         return f"not a JSON object (got {type(record).__name__})", []
+    id_column = columns.id_column
     key = record.get(id_column)
     if key is None:
         return f"missing id {id_column!r}", []
@@ -221,13 +222,33 @@ def _parse_record(
         if isinstance(key, (dict, list)):
             return f"id {id_column!r}: expected a scalar", []
         key = json.dumps(key)
+    if columns.array is not None:
+        reason, vector = _vector(record.get(columns.array), columns.array)
+        return reason, [key, vector]
     row: list[Any] = [key]
-    for name in features:
+    for name in columns.features:
         value = record.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        if value is not None and not _is_number(value):
             return f"feature {name!r}: not a number ({type(value).__name__})", []
         row.append(None if value is None else float(value))
     return None, row
+
+
+def _vector(value: Any, name: str) -> tuple[str | None, list[float | None] | None]:
+    """A feature array as floats (None for a null element); its length and values are
+    checked with the rest of the block."""
+    if value is None:
+        return None, None
+    if not isinstance(value, list):
+        return f"feature column {name!r}: not a list ({type(value).__name__})", None
+    for index, item in enumerate(value):
+        if item is not None and not _is_number(item):
+            return f"feature column {name!r}[{index}]: not a number ({type(item).__name__})", None
+    return None, [None if item is None else float(item) for item in value]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _raw(line: bytes) -> str:
@@ -237,7 +258,7 @@ def _raw(line: bytes) -> str:
 # ------------------------------------------------------------------------- CSV
 
 
-def _csv_chunk(block: memoryview, count: int, first: int, part: Part, columns: list[str]) -> Chunk:
+def _csv_chunk(block: bytes, count: int, first: int, part: Part, columns: Columns) -> Chunk:
     invalid: list[tuple[int, str]] = []
 
     def on_invalid(row: Any) -> str:
@@ -249,8 +270,8 @@ def _csv_chunk(block: memoryview, count: int, first: int, part: Part, columns: l
         read_options=pacsv.ReadOptions(column_names=list(part.header), use_threads=False),
         parse_options=pacsv.ParseOptions(invalid_row_handler=on_invalid, ignore_empty_lines=False),
         convert_options=pacsv.ConvertOptions(
-            include_columns=columns,
-            column_types={name: pa.string() for name in columns},
+            include_columns=columns.names(),
+            column_types={name: pa.string() for name in columns.names()},
             strings_can_be_null=True,
         ),
     )

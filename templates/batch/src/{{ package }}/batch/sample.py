@@ -1,4 +1,5 @@
-"""Generate sample input for the job (NDJSON, CSV or Parquet), with bad records on demand.
+"""Generate sample input for the job (NDJSON, CSV or Parquet), with bad records on demand:
+one column per feature, or (NDJSON and Parquet) one array column holding them all.
 
 Rows of the demo model come from scikit-learn's breast-cancer data with a little noise
 when scikit-learn is installed; otherwise, and for other models, from a standard normal.
@@ -8,7 +9,9 @@ The same seed always gives the same file.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -42,15 +45,22 @@ def generate(
     fmt: str,
     bad_rows: int = 0,
     seed: int = 0,
+    feature_column: str | None = None,
 ) -> dict[int, str]:
-    """Write ``rows`` records with ids 0..rows-1; return {id: kind} of the bad ones."""
+    """Write ``rows`` records with ids 0..rows-1; return {id: kind} of the bad ones.
+    With ``feature_column`` the features are one array (a fixed-size list in Parquet)."""
+    if feature_column is not None and fmt == "csv":
+        raise ValueError("CSV input has one column per feature: no feature_column")
     rng = np.random.default_rng(seed)
     base = base_rows(manifest, rng)
     kinds = BAD_KINDS if fmt != "parquet" else ("missing", "nan", "null_id")
     picked = rng.choice(rows, size=min(bad_rows, rows), replace=False) if bad_rows else []
     bad = {int(i): kinds[n % len(kinds)] for n, i in enumerate(sorted(int(i) for i in picked))}
     path.parent.mkdir(parents=True, exist_ok=True)
-    writer = _WRITERS[fmt](path, features)
+    if feature_column is not None:
+        writer: _Writer = _ARRAY_WRITERS[fmt](path, feature_column, len(features))
+    else:
+        writer = _WRITERS[fmt](path, features)
     try:
         for start in range(0, rows, _CHUNK_ROWS):
             count = min(_CHUNK_ROWS, rows - start)
@@ -160,4 +170,82 @@ class _Parquet:
         self.writer.close()
 
 
-_WRITERS = {"ndjson": _Ndjson, "csv": _Csv, "parquet": _Parquet}
+class _NdjsonArray:
+    def __init__(self, path: Path, column: str, width: int) -> None:
+        self.handle = path.open("w", encoding="utf-8")
+        self.prefix = '{"id": %d, ' + json.dumps(column) + ": ["
+        self.column = column
+        self.row = ", ".join(["%r"] * width) + "]}\n"
+
+    def write(self, ids: np.ndarray, values: np.ndarray, bad: dict[int, str]) -> None:
+        template = self.prefix + self.row
+        lines = []
+        for key, row in zip(ids.tolist(), values.tolist(), strict=True):
+            if key in bad:
+                lines.append(self._bad(key, row, bad[key]))
+            else:
+                lines.append(template % (key, *row))
+        self.handle.write("".join(lines))
+
+    def _bad(self, key: int, row: list[object], kind: str) -> str:
+        record: dict[str, object] = {"id": key, self.column: row}
+        if kind == "unparseable":
+            return json.dumps(record)[:-7] + "\n"
+        if kind == "missing":
+            row.pop()  # one value short
+        elif kind == "text":
+            row[0] = "n/a"
+        elif kind == "nan":
+            row[1] = float("nan")
+        elif kind == "null_id":
+            record["id"] = None
+        return json.dumps(record) + "\n"
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+class _ParquetArray:
+    def __init__(self, path: Path, column: str, width: int) -> None:
+        self.column = column
+        self.width = width
+        kind = pa.list_(pa.float64(), width)
+        self.schema = pa.schema([pa.field("id", pa.int64()), pa.field(column, kind)])
+        self.writer = pq.ParquetWriter(path, self.schema)
+
+    def write(self, ids: np.ndarray, values: np.ndarray, bad: dict[int, str]) -> None:
+        no_id = np.zeros(len(ids), dtype=bool)
+        no_list = np.zeros(len(ids), dtype=bool)
+        values = values.copy()
+        for position, key in enumerate(ids.tolist()):
+            kind = bad.get(key)
+            if kind == "missing":
+                no_list[position] = True
+            elif kind == "nan":
+                values[position, 1] = np.nan
+            elif kind == "null_id":
+                no_id[position] = True
+        flat = pa.array(values.reshape(-1), pa.float64())
+        arrays = pa.FixedSizeListArray.from_arrays(flat, self.width, mask=pa.array(no_list))
+        columns = [pa.array(ids.astype(np.int64), mask=no_id), arrays]
+        self.writer.write_table(pa.Table.from_arrays(columns, schema=self.schema))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Writer(Protocol):
+    def write(self, ids: np.ndarray, values: np.ndarray, bad: dict[int, str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+_WRITERS: dict[str, Callable[[Path, list[str]], _Writer]] = {
+    "ndjson": _Ndjson,
+    "csv": _Csv,
+    "parquet": _Parquet,
+}
+_ARRAY_WRITERS: dict[str, Callable[[Path, str, int], _Writer]] = {
+    "ndjson": _NdjsonArray,
+    "parquet": _ParquetArray,
+}

@@ -1,7 +1,8 @@
 """Score one part: read, validate, run the model in batches, write Parquet and rejects.
 
 Memory is bounded by one block of input and its predictions; the output grows on disk one
-row group per block. The same function runs in a local worker process and in a Ray actor.
+row group per block. The same code runs in the local engine's threads and in a Ray actor;
+each part records the seconds it spent reading, validating, inferring and writing.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,32 +18,45 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..inference import Predictor
+from ..inference import Predictor, load_predictor
+from .columns import Columns
 from .errors import CountMismatch
 from .output import Layout, PartResult, commit_marker, durable_rename, sha256_file, temporary
-from .plan import Part
+from .plan import Part, Plan
 from .readers import Chunk, read_part
+from .settings import BatchSettings
 from .validate import validate
 
-OUTPUT_FORMAT_VERSION = 1
+OUTPUT_FORMAT_VERSION = 2  # 2: parts cut at planned blocks
+STAGES = ("read", "validate", "infer", "write", "commit")
+
+
+def make_scorer(settings: BatchSettings, plan: Plan, predictor: Predictor | None = None) -> Scorer:
+    return Scorer(
+        predictor or load_predictor(settings),
+        plan.columns,
+        plan.id_type,
+        settings.batch_size,
+        settings.block_bytes(),
+    )
 
 
 class Scorer:
-    """A loaded model plus the output schema it produces; reused for every part."""
+    """A loaded model plus the output schema it produces; reused for every part, by any
+    number of threads at once (the model runtime is thread-safe, the rest is per part)."""
 
     def __init__(
         self,
         predictor: Predictor,
-        id_column: str,
+        columns: Columns,
         id_type: str,
-        features: list[str],
         batch_size: int,
         block_bytes: int,
     ) -> None:
         self.predictor = predictor
-        self.id_column = id_column
+        self.columns = columns
+        self.id_column = columns.id_column
         self.id_type = id_type
-        self.features = features
         self.batch_size = batch_size
         self.block_bytes = block_bytes
         width = predictor.schema.n_features
@@ -80,7 +95,8 @@ class Scorer:
             ]
         )
 
-    def columns(self, ids: pa.Array, scores: np.ndarray) -> pa.RecordBatch:
+    def columns_of(self, ids: pa.Array, scores: np.ndarray) -> pa.RecordBatch:
+        """The output rows of one block: id, label and scores (or prediction), version."""
         arrays: list[pa.Array] = [ids]
         scores = scores.astype(np.float32, copy=False)
         if self.predictor.is_classifier:
@@ -97,25 +113,23 @@ class Scorer:
     def score_part(
         self, part: Part, layout: Layout, progress: Callable[[int], None] | None = None
     ) -> PartResult:
+        """Score one part into its Parquet file and rejects, then commit it."""
+        return self.commit(self.write_part(part, layout, progress), layout)
+
+    def write_part(
+        self, part: Part, layout: Layout, progress: Callable[[int], None] | None = None
+    ) -> Written:
+        """Score one part under temporary names. Nothing of a part that fails (or whose
+        ``progress`` callback raises) is left behind."""
         started = time.perf_counter()
-        final = layout.prediction(part.name)
-        tmp = temporary(final)
+        tmp = temporary(layout.prediction(part.name))
         rejects = RejectWriter(layout.reject(part.name), part.source)
-        scored = rejected = 0
-        columns = [self.id_column, *self.features]
-        with pq.ParquetWriter(tmp, self.schema, compression="zstd") as writer:
-            for chunk in read_part(part, columns, self.id_type, self.block_bytes):
-                rejected += rejects.write_all(chunk)
-                valid = validate(chunk.table, self.id_column, self.id_type, self.features)
-                for row, reason in sorted(valid.reasons.items()):
-                    record = int(chunk.records[row])
-                    rejects.write(record, chunk.line_of(record), reason, chunk.raw_of(record))
-                rejected += len(valid.reasons)
-                if len(valid.features):
-                    writer.write_batch(self.columns(valid.ids, self.predict(valid.features)))
-                    scored += len(valid.features)
-                if progress is not None:
-                    progress(chunk.table.num_rows + len(chunk.rejects))
+        try:
+            scored, rejected, stages = self._write(part, tmp, rejects, progress)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            rejects.discard()
+            raise
         if scored + rejected != part.records:
             tmp.unlink()
             rejects.discard()
@@ -123,20 +137,88 @@ class Scorer:
                 f"{part.name} ({part.source}): {part.records} records planned, "
                 f"{scored} scored + {rejected} rejected"
             )
-        rejects.commit()
-        durable_rename(tmp, final)
+        return Written(part, tmp, rejects, scored, rejected, stages, started)
+
+    def commit(self, written: Written, layout: Layout) -> PartResult:
+        """Make a written part durable under its final names, then write its marker: the part
+        counts as done from then on. Mostly waiting on the disk (fsync)."""
+        committing = time.perf_counter()
+        part = written.part
+        final = layout.prediction(part.name)
+        written.rejects.commit()
+        durable_rename(written.tmp, final)
         result = PartResult(
             name=part.name,
             source=part.source,
             records=part.records,
-            scored=scored,
-            rejected=rejected,
+            scored=written.scored,
+            rejected=written.rejected,
             sha256=sha256_file(final),
-            seconds=round(time.perf_counter() - started, 3),
+            seconds=round(time.perf_counter() - written.started, 3),
             key=part.key,
         )
         commit_marker(layout, result)
-        return result
+        stages = {**written.stages, "commit": time.perf_counter() - committing}
+        return replace(result, stages={k: round(v, 4) for k, v in stages.items()})
+
+    def _write(
+        self,
+        part: Part,
+        tmp: Path,
+        rejects: RejectWriter,
+        progress: Callable[[int], None] | None,
+    ) -> tuple[int, int, dict[str, float]]:
+        """Scored and rejected counts, and the seconds spent in each stage."""
+        laps = Laps()
+        scored = rejected = 0
+        chunks = read_part(part, self.columns, self.id_type, self.block_bytes)
+        with pq.ParquetWriter(tmp, self.schema, compression="zstd") as writer:
+            for chunk in chunks:
+                laps.lap("read")
+                rejected += rejects.write_all(chunk)
+                valid = validate(chunk.table, self.columns, self.id_type)
+                for row, reason in sorted(valid.reasons.items()):
+                    record = int(chunk.records[row])
+                    rejects.write(record, chunk.line_of(record), reason, chunk.raw_of(record))
+                rejected += len(valid.reasons)
+                laps.lap("validate")
+                if len(valid.features):
+                    scores = self.predict(valid.features)
+                    laps.lap("infer")
+                    writer.write_batch(self.columns_of(valid.ids, scores))
+                    scored += len(valid.features)
+                if progress is not None:
+                    progress(chunk.table.num_rows + len(chunk.rejects))
+                del chunk, valid  # before the next block is read: one block per thread in memory
+                laps.lap("write")
+        laps.lap("write")
+        return scored, rejected, laps.seconds
+
+
+@dataclass(frozen=True)
+class Written:
+    """A part scored under temporary names, not committed yet."""
+
+    part: Part
+    tmp: Path
+    rejects: RejectWriter
+    scored: int
+    rejected: int
+    stages: dict[str, float]
+    started: float
+
+
+class Laps:
+    """Seconds spent in each stage of a part, for the run's report of what bounds its rate."""
+
+    def __init__(self) -> None:
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] += now - self._last
+        self._last = now
 
 
 class RejectWriter:

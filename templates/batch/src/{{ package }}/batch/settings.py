@@ -21,6 +21,12 @@ class BatchSettings(AppSettings):
         "auto", description="auto: from the file suffix (.ndjson/.jsonl/.json, .csv, .parquet)"
     )
     id_column: str = Field("id", min_length=1, description="key carried into the output")
+    feature_column: str | None = Field(
+        None,
+        min_length=1,
+        description="one column holding every feature as an array (NDJSON list, Parquet list "
+        "or fixed-size list) in the model's order; default: one column per feature",
+    )
     batch_size: int = Field(4096, ge=1, le=1_000_000, description="rows per model call")
     block_mb: float = Field(
         4.0, gt=0, le=256, description="bytes read and parsed at once (line formats)"
@@ -33,7 +39,7 @@ class BatchSettings(AppSettings):
     )
     engine: Literal["local", "ray"] = "local"
     workers: int | None = Field(
-        None, ge=1, description="local: processes (default: cores); ray: actors (default 1)"
+        None, ge=1, description="local: scoring threads (default: cores); ray: actors (default 1)"
     )
     ray_address: str | None = Field(
         None, description="an existing Ray cluster (ray://host:10001 or auto); default: local"

@@ -12,6 +12,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .columns import Columns, is_list
+
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
@@ -23,41 +25,68 @@ class Valid:
     reasons: dict[int, str]  # table row index -> why it was refused
 
 
-def validate(table: pa.Table, id_column: str, id_type: str, features: list[str]) -> Valid:
-    return _clean(table, id_column, id_type, features) or _checked(
-        table, id_column, id_type, features
-    )
+def validate(table: pa.Table, columns: Columns, id_type: str) -> Valid:
+    return _clean(table, columns, id_type) or _checked(table, columns, id_type)
 
 
-def _clean(table: pa.Table, id_column: str, id_type: str, features: list[str]) -> Valid | None:
+def _clean(table: pa.Table, columns: Columns, id_type: str) -> Valid | None:
     """The fast path for a block without a single problem; None when it has any."""
-    ids = table.column(id_column)
+    ids = table.column(columns.id_column)
     if ids.null_count or ids.type != pa.type_for_alias(id_type):
         return None
-    columns = [table.column(name) for name in features]
-    if any(c.type != pa.float64() or c.null_count for c in columns):
-        return None
-    matrix = np.empty((table.num_rows, len(features)), dtype=np.float32)
-    with np.errstate(over="ignore", invalid="ignore"):  # out of range shows up as inf
-        for index, column in enumerate(columns):
-            matrix[:, index] = column.to_numpy()
+    if columns.array is not None:
+        matrix = _clean_array(table.column(columns.array), columns.width)
+        if matrix is None:
+            return None
+    else:
+        features = [table.column(name) for name in columns.features]
+        if any(c.type != pa.float64() or c.null_count for c in features):
+            return None
+        matrix = np.empty((table.num_rows, columns.width), dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore"):  # out of range shows up as inf
+            for index, column in enumerate(features):
+                matrix[:, index] = column.to_numpy()
+    with np.errstate(over="ignore", invalid="ignore"):
         if not np.isfinite(matrix).all():
             return None
     keep = np.ones(table.num_rows, dtype=bool)
     return Valid(ids.combine_chunks(), matrix, keep, {})
 
 
-def _checked(table: pa.Table, id_column: str, id_type: str, features: list[str]) -> Valid:
+def _clean_array(column: pa.ChunkedArray, width: int) -> np.ndarray | None:
+    """rows x width float32 from a list column whose every row has ``width`` numbers."""
+    column = column.combine_chunks()
+    if not is_list(column.type) or column.null_count:
+        return None
+    kind = column.type.value_type
+    if not (pa.types.is_floating(kind) or pa.types.is_integer(kind)):
+        return None
+    if len(column) and not (pc.list_value_length(column).to_numpy() == width).all():
+        return None
+    values = column.flatten()
+    if values.null_count:
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        return values.to_numpy().astype(np.float32, copy=False).reshape(len(column), width)
+
+
+def _checked(table: pa.Table, columns: Columns, id_type: str) -> Valid:
     rows = table.num_rows
     reasons: dict[int, str] = {}
+    id_column = columns.id_column
     ids = _ids(table.column(id_column).combine_chunks(), id_column, id_type, reasons)
-    matrix = np.empty((rows, len(features)), dtype=np.float64)
-    for index, name in enumerate(features):
-        column = table.column(name).combine_chunks()
-        values, problems = _numbers(column, name)
-        matrix[:, index] = values
+    if columns.array is not None:
+        column = table.column(columns.array).combine_chunks()
+        matrix, problems = _array_values(column, columns.array, columns.width)
         for row, problem in problems.items():
             reasons.setdefault(row, problem)
+    else:
+        matrix = np.empty((rows, columns.width), dtype=np.float64)
+        for index, name in enumerate(columns.features):
+            values, problems = _numbers(table.column(name).combine_chunks(), f"feature {name!r}")
+            matrix[:, index] = values
+            for row, problem in problems.items():
+                reasons.setdefault(row, problem)
     keep = np.ones(rows, dtype=bool)
     if reasons:
         keep[list(reasons)] = False
@@ -65,6 +94,30 @@ def _checked(table: pa.Table, id_column: str, id_type: str, features: list[str])
     return Valid(
         ids.filter(pa.array(keep)) if reasons else ids, kept.astype(np.float32), keep, reasons
     )
+
+
+def _array_values(column: pa.Array, name: str, width: int) -> tuple[np.ndarray, dict[int, str]]:
+    """float64 rows x width (NaN where unusable) from a list column, and each bad row's problem."""
+    rows = len(column)
+    matrix = np.full((rows, width), np.nan)
+    what = f"feature column {name!r}"
+    if not is_list(column.type):
+        return matrix, dict.fromkeys(range(rows), f"{what}: not a list of numbers ({column.type})")
+    problems: dict[int, str] = {}
+    lengths = pc.fill_null(pc.list_value_length(column), -1).to_numpy(zero_copy_only=False)
+    for row in np.flatnonzero(lengths == -1):
+        problems[int(row)] = f"{what}: missing"
+    for row in np.flatnonzero((lengths != width) & (lengths != -1)):
+        problems[int(row)] = f"{what}: {lengths[row]} values, expected {width}"
+    whole = lengths == width
+    if whole.any():
+        values, bad = _numbers(column.filter(pa.array(whole)).flatten(), what)
+        matrix[whole] = values.reshape(-1, width)
+        positions = np.flatnonzero(whole)
+        for flat, problem in bad.items():
+            row, index = divmod(flat, width)
+            problems.setdefault(int(positions[row]), problem.replace(what, f"{what}[{index}]", 1))
+    return matrix, problems
 
 
 def _ids(column: pa.Array, name: str, id_type: str, reasons: dict[int, str]) -> pa.Array:
@@ -99,43 +152,44 @@ def _as_id(value: object, target: pa.DataType) -> object:
     return str(value)
 
 
-def _numbers(column: pa.Array, name: str) -> tuple[np.ndarray, dict[int, str]]:
-    """float64 values (NaN where unusable) and the problem of each bad row."""
+def _numbers(column: pa.Array, what: str) -> tuple[np.ndarray, dict[int, str]]:
+    """float64 values (NaN where unusable) and the problem of each bad value; ``what`` names
+    the values in messages (feature 'x')."""
     problems: dict[int, str] = {}
     kind = column.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         try:
             column = column.cast(pa.float64())
         except pa.ArrowInvalid:
-            column = _parse_strings(column, name, problems)
+            column = _parse_strings(column, what, problems)
     elif pa.types.is_boolean(kind):
         for row in np.flatnonzero(column.is_valid().to_numpy(zero_copy_only=False)):
-            problems[int(row)] = f"feature {name!r}: not a number (bool)"
+            problems[int(row)] = f"{what}: not a number (bool)"
         column = pa.nulls(len(column), pa.float64())
     elif pa.types.is_null(kind):
         column = pa.nulls(len(column), pa.float64())
     elif not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind)):
         return np.full(len(column), np.nan), dict.fromkeys(
-            range(len(column)), f"feature {name!r}: not a number ({kind})"
+            range(len(column)), f"{what}: not a number ({kind})"
         )
     elif kind != pa.float64():
         column = column.cast(pa.float64())
     missing = column.is_null().to_numpy(zero_copy_only=False)
     values = pc.fill_null(column, np.nan).to_numpy(zero_copy_only=False)
     for row in np.flatnonzero(missing):
-        problems.setdefault(int(row), f"feature {name!r}: missing")
+        problems.setdefault(int(row), f"{what}: missing")
     with np.errstate(invalid="ignore"):
         finite = np.isfinite(values)
         bad = ~finite & ~missing
         large = finite & (np.abs(values) > _FLOAT32_MAX)
     for row in np.flatnonzero(bad):
-        problems.setdefault(int(row), f"feature {name!r}: not a finite number ({values[row]})")
+        problems.setdefault(int(row), f"{what}: not a finite number ({values[row]})")
     for row in np.flatnonzero(large):
-        problems.setdefault(int(row), f"feature {name!r}: out of float32 range")
+        problems.setdefault(int(row), f"{what}: out of float32 range")
     return values, problems
 
 
-def _parse_strings(column: pa.Array, name: str, problems: dict[int, str]) -> pa.Array:
+def _parse_strings(column: pa.Array, what: str, problems: dict[int, str]) -> pa.Array:
     parsed: list[float | None] = []
     for row, text in enumerate(column.to_pylist()):
         if text is None:
@@ -144,6 +198,6 @@ def _parse_strings(column: pa.Array, name: str, problems: dict[int, str]) -> pa.
         try:
             parsed.append(float(text))
         except ValueError:
-            problems[row] = f"feature {name!r}: not a number ({text[:40]!r})"
+            problems[row] = f"{what}: not a number ({text[:40]!r})"
             parsed.append(float("nan"))
     return pa.array(parsed, pa.float64())
