@@ -1,9 +1,11 @@
-"""The naive batch job the benchmark compares against (run inside the project's venv).
+"""The naive batch job the benchmark compares against.
 
 How such jobs often start: read NDJSON line by line with ``json.loads``, score batches of
 256 rows, append every prediction to a Python list, write one Parquet file with pandas at
 the end. Same model file and same runtime (onnxruntime, default session options) as the
-generated job.
+generated job. It runs in a venv of its own (``benchmarks/batch_job.py``: pandas pinned
+there, onnxruntime, numpy and pyarrow at the project's pins), so that neither job loads
+the other's packages.
 
     python naive_batch.py INPUT.ndjson MODELS_DIR OUTPUT.parquet
 """
