@@ -318,7 +318,7 @@ def table(result: dict[str, Any]) -> str:
         f"{'at or below' if result['job_rss_below_naive'] else 'ABOVE'} the baseline's at every "
         f"size; the baseline's predictions on every layout: "
         f"{'yes' if result['same_predictions'] else 'NO'}. Stages are the job's own account "
-        "(`stages_s` in `run.json`, seconds summed over its threads; `read` includes parsing).",
+        "(`stages_s` in `run.json`, seconds summed over its threads).",
     ]
     return "\n".join(lines) + "\n"
 

@@ -138,7 +138,8 @@ def _engine(settings: BatchSettings, files: list[tuple[str, str]]) -> Any:
     from .local import LocalEngine
 
     parts = estimate_parts(files, settings.part_bytes())
-    return LocalEngine(settings, settings.worker_count(parts))
+    ndjson = any(fmt == "ndjson" for _, fmt in files)
+    return LocalEngine(settings, settings.worker_count(parts), ndjson=ndjson)
 
 
 def _base_document(
@@ -220,7 +221,7 @@ def _stage_totals(results: list[PartResult]) -> dict[str, float]:
     for result in results:
         for stage, seconds in result.stages.items():
             totals[stage] = totals.get(stage, 0.0) + seconds
-    return {stage: round(seconds, 3) for stage, seconds in totals.items()}
+    return {stage: round(seconds, 4) for stage, seconds in totals.items()}
 
 
 def git_commit() -> str | None:

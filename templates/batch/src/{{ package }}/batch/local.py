@@ -7,8 +7,8 @@ And a job that is one process dies whole: ``kill -9`` of the job leaves no worke
 that could go on writing into the output folder while a rerun starts.
 
 A scored part is committed (fsync, rename, marker) by a thread of its own, so that the
-scoring threads keep the cores busy while the disk syncs. The model is loaded in the
-background while the input is planned.
+scoring threads keep the cores busy while the disk syncs. The model is loaded, and the
+NDJSON parser imported, in the background while the input is planned.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ..inference import Predictor, load_predictor
 from .output import Layout, PartResult
 from .plan import Part, Plan
 from .progress import Counter
-from .readers import parser_threads
+from .readers import parse_ndjson_ready, parser_threads
 from .scoring import Scorer, Written, make_scorer
 from .settings import BatchSettings
 
@@ -36,7 +36,7 @@ class Stopped(Exception):
 class LocalEngine:
     """``workers`` scoring threads sharing one loaded model, and one committing thread."""
 
-    def __init__(self, settings: BatchSettings, workers: int) -> None:
+    def __init__(self, settings: BatchSettings, workers: int, ndjson: bool = False) -> None:
         self.settings = settings
         self.workers = workers
         self.counter = Counter()
@@ -46,6 +46,8 @@ class LocalEngine:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score")
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
         self._predictor: Future[Predictor] = self._pool.submit(load_predictor, settings)
+        if ndjson:  # import the NDJSON parser while the input is planned, not in the first part
+            self._pool.submit(parse_ndjson_ready)
 
     def __enter__(self) -> LocalEngine:
         return self

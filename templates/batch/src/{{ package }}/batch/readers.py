@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +53,7 @@ class Chunk:
     line_offset: int | None = None  # line number = record + line_offset (line formats)
     block: bytes | None = None
     first: int = 0  # record number of the block's first line
+    parse_s: float = 0.0  # seconds spent turning bytes into columns (the rest is reading)
     _lines: list[bytes] | None = None
 
     def line_of(self, record: int) -> int | None:
@@ -74,10 +76,12 @@ def read_part(part: Part, columns: Columns, id_type: str, block_bytes: int) -> I
         return
     record = part.first_record
     for block, count in _line_blocks(part):
+        started = time.perf_counter()
         if part.format == "csv":
             chunk = _csv_chunk(block, count, record, part, columns)
         else:
             chunk = _json_chunk(block, count, record, columns, id_type)
+        chunk.parse_s = time.perf_counter() - started
         chunk.line_offset = part.first_line - part.first_record
         chunk.block = block
         chunk.first = record
@@ -109,12 +113,17 @@ def _parquet_chunks(part: Part, columns: Columns, block_bytes: int) -> Iterator[
         parquet = pq.ParquetFile(handle)
         record = part.first_record
         rows = max(1024, block_bytes // columns.bytes_per_row())
-        for batch in parquet.iter_batches(
+        batches = parquet.iter_batches(
             batch_size=rows, row_groups=list(range(part.start, part.end)), columns=columns.names()
-        ):
-            table = pa.Table.from_batches([batch])
+        )
+        while True:
+            started = time.perf_counter()  # reading and decoding: all of it counts as parsing
+            batch = next(batches, None)
+            if batch is None:
+                return
             numbers = np.arange(record, record + batch.num_rows, dtype=np.int64)
-            yield Chunk(table, numbers)
+            table = pa.Table.from_batches([batch])
+            yield Chunk(table, numbers, parse_s=time.perf_counter() - started)
             record += batch.num_rows
 
 
@@ -167,6 +176,11 @@ def parser_threads(count: int) -> None:
     thread, so it needs as many threads as they are (POLARS_MAX_THREADS set by the user wins)."""
     if "polars" not in sys.modules:
         os.environ.setdefault("POLARS_MAX_THREADS", str(max(1, count)))
+
+
+def parse_ndjson_ready() -> bool:
+    """Import the NDJSON parser now (it takes a few tenths of a second); True if polars."""
+    return _polars() is not None
 
 
 @functools.cache
