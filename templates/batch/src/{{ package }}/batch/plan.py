@@ -249,19 +249,21 @@ def plan_line_file(
 
 
 def plan_parquet_file(
-    index: int, source: str, part_rows: int
+    index: int, source: str, part_rows: int, part_bytes: int
 ) -> tuple[InputFile, list[Part], list[str]]:
+    """Whole row groups per part, up to ``part_bytes`` of decoded data or ``part_rows``."""
     fs, path = filesystem(source)
     size = fs.get_file_info(path).size or 0
     with fs.open_input_file(path) as handle:
         meta = pq.ParquetFile(handle).metadata
         columns = list(meta.schema.to_arrow_schema().names)
-        groups = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        groups = [meta.row_group(i) for i in range(meta.num_row_groups)]
     parts: list[Part] = []
-    first, begin, rows = 1, 0, 0
-    for group, count in enumerate(groups):
-        rows += count
-        if rows >= part_rows or group == len(groups) - 1:
+    first, begin, rows, decoded = 1, 0, 0, 0
+    for number, group in enumerate(groups):
+        rows += group.num_rows
+        decoded += group.total_byte_size
+        if rows >= part_rows or decoded >= part_bytes or number == len(groups) - 1:
             if rows:
                 parts.append(
                     Part(
@@ -269,13 +271,14 @@ def plan_parquet_file(
                         source=source,
                         format="parquet",
                         start=begin,
-                        end=group + 1,
+                        end=number + 1,
                         first_record=first,
                         records=rows,
                     )
                 )
-            first, begin, rows = first + rows, group + 1, 0
-    return InputFile(source, "parquet", size, "", sum(groups)), parts, columns
+            first, begin, rows, decoded = first + rows, number + 1, 0, 0
+    records = sum(group.num_rows for group in groups)
+    return InputFile(source, "parquet", size, "", records), parts, columns
 
 
 def part_key(part: Part, common: dict[str, Any]) -> str:
@@ -304,7 +307,7 @@ def build_plan(
     id_type: str | None = None
     for index, (path, fmt) in enumerate(files):
         if fmt == "parquet":
-            info, found, names = plan_parquet_file(index, path, part_rows)
+            info, found, names = plan_parquet_file(index, path, part_rows, part_bytes)
         else:
             info, found, names = plan_line_file(index, path, fmt, part_bytes, block_bytes)
         if fmt == "ndjson":

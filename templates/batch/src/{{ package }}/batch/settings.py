@@ -35,7 +35,10 @@ class BatchSettings(AppSettings):
         32.0, gt=0, description="size of one part: the unit of parallelism and of resume"
     )
     parquet_part_rows: int = Field(
-        1_000_000, ge=1, description="Parquet input: rows (whole row groups) per part"
+        1_000_000,
+        ge=1,
+        description="Parquet input: at most this many rows per part (whole row groups; a part "
+        "also ends at part_mb of decoded data)",
     )
     engine: Literal["local", "ray"] = "local"
     workers: int | None = Field(
