@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from datetime import UTC, datetime
@@ -129,6 +130,12 @@ def existing_source(models_dir: Path) -> str | None:
         return None
 
 
+def input_bound(x: np.ndarray) -> float:
+    """A million times the largest magnitude seen in training, rounded up to a power of ten:
+    far beyond any real input, well below where the model's float32 arithmetic overflows."""
+    return float(10 ** math.ceil(math.log10(float(np.abs(x).max()) * 1e6)))
+
+
 def build(models_dir: Path, model_format: str = "onnx", kind: str = "linear") -> Manifest | None:
     """Train, export, check and describe the demo model; None when a user model is present."""
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -175,6 +182,7 @@ def build(models_dir: Path, model_format: str = "onnx", kind: str = "linear") ->
             "dtype": "float32",
             "shape": [None, len(features)],
             "features": features,
+            "max_abs": input_bound(x_train),
         },
         "output": {"name": "probabilities", "classes": [0, 1]},
         "baseline": {"score_histogram": score_histogram(exported[:, 1]).model_dump()},

@@ -2,6 +2,7 @@
 
 Exit code 2: the declaration in pipeline.yaml is wrong (the message names stage and field).
 Exit code 1: a model is missing, tampered with, or does not fit the stage that reads it.
+SIGTERM drains the service (:mod:`..web.server`).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import logging
 import sys
 from pathlib import Path
 
-import uvicorn
-
 from ..inference.errors import InferenceError
 from ..inference.predictor import load_predictor
 from ..logs import configure_logging
+from ..web.server import serve
 from .adapters import CompatibilityError, stage_record
 from .build import build_pipeline
 from .manifest import load_pipeline_manifest
@@ -79,16 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print("pipeline ok")
         return 0
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
-        timeout_graceful_shutdown=10,
-    )
-    return 0
+    return serve(app, settings)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
-"""Prometheus metrics of the pipeline; alert rules and the dashboard use exactly these names."""
+"""Prometheus metrics of the pipeline; alert rules and the dashboard use exactly these names.
+
+The HTTP metrics are the shared ones of :mod:`..web.metrics`.
+"""
 
 from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from ..web.metrics import HttpMetrics
 
 
 def latency_buckets(budget_ms: float) -> tuple[float, ...]:
@@ -20,25 +25,7 @@ class Metrics:
         self.registry = registry
         buckets = latency_buckets(budget_ms)
         reg = registry
-        self.requests = Counter(
-            "http_requests_total", "HTTP requests", ["route", "method", "status"], registry=reg
-        )
-        self.request_duration = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            ["route"],
-            buckets=buckets,
-            registry=reg,
-        )
-        self.in_flight = Gauge(
-            "http_requests_in_flight", "HTTP requests being served", registry=reg
-        )
-        self.rejected = Counter(
-            "http_requests_rejected_total",
-            "Requests refused before running (overload|too_large|timeout)",
-            ["reason"],
-            registry=reg,
-        )
+        self.http = HttpMetrics(registry, budget_ms / 1000.0)
         self.stage_duration = Histogram(
             "pipeline_stage_duration_seconds",
             "Time in one stage, retries and backoff included",

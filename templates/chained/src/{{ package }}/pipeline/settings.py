@@ -6,14 +6,11 @@ from pathlib import Path
 
 from pydantic import Field
 
-from ..settings import AppSettings
+from ..web.settings import HttpSettings
 
 
-class PipelineSettings(AppSettings):
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
+class PipelineSettings(HttpSettings):
     pipeline_file: Path = Field(Path("pipeline.yaml"), description="the stages and their policy")
-    latency_budget_ms: float = Field(100.0, gt=0, description="p99 budget of one request")
     deadline_ms: float | None = Field(
         None, gt=0, description="end-to-end deadline per request; null = the latency budget"
     )
@@ -26,13 +23,13 @@ class PipelineSettings(AppSettings):
     serve_stage: str | None = Field(
         None, description="serve only this stage's model over /v1/predict (a split service)"
     )
-    max_concurrency: int = Field(128, ge=1, description="in-flight requests; more get 503")
-    max_body_bytes: int = Field(1 << 20, ge=1024, description="larger bodies get 413")
-    max_instances: int = Field(256, ge=1, description="instances per request; more get 413")
+    max_instances: int = Field(256, ge=1, description="instances per request; more get 422")
     max_text_chars: int = Field(2000, ge=1)
     stage_threads: int = Field(4, ge=1, description="threads running in-process model calls")
     probe_interval_s: float = Field(2.0, gt=0, description="how often remote stages are probed")
-    retry_after_s: int = Field(1, ge=0)
+    drain_timeout_s: float = Field(
+        10.0, ge=0, description="on SIGTERM: time left to requests and keep-alive connections"
+    )
     tracing: bool = Field(False, description="OpenTelemetry spans per stage (extra 'otel')")
 
     def request_deadline_ms(self) -> float:

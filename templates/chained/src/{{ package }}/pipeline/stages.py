@@ -7,6 +7,7 @@ adapters do not care where a model runs.
 from __future__ import annotations
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from ..settings import AppSettings
 from .adapters import CompatibilityError
 from .manifest import StageRecord
 from .tracing import Tracing
+
+log = logging.getLogger(__name__)
 
 
 class StageCallError(Exception):
@@ -106,6 +109,7 @@ class RemoteStage:
             "sha256": record.sha256,
             "framework": record.framework,
         }
+        self._mismatch = ""
         self._client = httpx.AsyncClient(
             base_url=self.endpoint,
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=32),
@@ -180,14 +184,25 @@ class RemoteStage:
                     return data.reshape(n_rows, width)
         raise StageCallError(f"{self.endpoint}: no FP32 output of shape [{n_rows}, {width}]")
 
+    def _check_sha256(self, reported: Any) -> None:
+        """A remote that reports its model's sha256 must serve the file pipeline.json records."""
+        if reported is not None and reported != self.record.sha256:
+            raise StageCallError(
+                f"{self.endpoint} serves {self.record.name} with sha256 {str(reported)[:12]}, "
+                f"models/pipeline.json records {self.record.sha256[:12]}"
+            )
+
     def _scores(self, body: Any, n_rows: int) -> np.ndarray:
         model = body.get("model", {}) if isinstance(body, dict) else {}
+        if not isinstance(model, dict):
+            raise StageCallError(f"{self.endpoint}: no model in the answer")
         expected = (self.record.name, self.record.version)
         if (model.get("name"), model.get("version")) != expected:
             raise StageCallError(
                 f"{self.endpoint} serves {model.get('name')} {model.get('version')}, "
                 f"the pipeline expects {expected[0]} {expected[1]}"
             )
+        self._check_sha256(model.get("sha256"))
         predictions = body.get("predictions")
         if not isinstance(predictions, list) or len(predictions) != n_rows:
             raise StageCallError(f"{self.endpoint}: expected {n_rows} predictions")
@@ -200,14 +215,40 @@ class RemoteStage:
         return scores
 
     async def probe(self) -> bool:
+        """Ready, and serving the model pipeline.json records (when it says which)."""
         try:
             response = await self._client.get("/ready", timeout=1.0)
         except httpx.HTTPError:
             return False
-        return response.status_code == 200
+        if response.status_code != 200:
+            return False
+        try:
+            self._check_sha256(_reported_sha256(response.content))
+        except StageCallError as error:
+            if str(error) != self._mismatch:
+                log.error("stage %s is not ready: %s", self.record.name, error)
+                self._mismatch = str(error)
+            return False
+        self._mismatch = ""
+        return True
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _reported_sha256(content: bytes) -> Any:
+    """The sha256 in a readiness answer: a stage service's ``model.sha256``, an online
+    service's ``sha256``; None when it names none."""
+    try:
+        body = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    model = body.get("model")
+    if isinstance(model, dict) and "sha256" in model:
+        return model["sha256"]
+    return body.get("sha256")
 
 
 Stage = LocalStage | RemoteStage

@@ -2,7 +2,8 @@
 
 With one worker the model is loaded, verified and warmed here, before the port opens, so a
 bad model stops the start with a clear message and exit code 1. With several workers this
-process checks the manifest and checksum, and each worker loads its own copy.
+process checks the manifest and checksum, and each worker loads its own copy. SIGTERM
+drains the service (:mod:`..web.server`).
 """
 
 from __future__ import annotations
@@ -13,12 +14,11 @@ import os
 import sys
 import tempfile
 
-import uvicorn
-
 from ..inference.errors import InferenceError
 from ..inference.manifest import load_manifest, verify_artifact
 from ..inference.predictor import load_predictor
 from ..logs import configure_logging
+from ..web.server import serve
 from .settings import ServingSettings
 
 log = logging.getLogger(__name__)
@@ -35,21 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServingSettings(**overrides)
     configure_logging(settings.log_level, settings.log_json)
     workers = settings.worker_count()
-    common: dict[str, object] = {
-        "host": settings.host,
-        "port": settings.port,
-        "log_config": None,
-        "access_log": False,
-        "timeout_graceful_shutdown": settings.drain_timeout_s,
-        "server_header": False,
-    }
     try:
         if workers == 1:
             from .app import create_app
 
-            app = create_app(settings, predictor=load_predictor(settings))
-            uvicorn.run(app, **common)  # type: ignore[arg-type]
-            return 0
+            return serve(create_app(settings, predictor=load_predictor(settings)), settings)
         verify_artifact(load_manifest(settings.models_dir), settings.models_dir)
     except InferenceError as error:
         log.error("refusing to start: %s", error)
@@ -58,8 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="prometheus-")
     for key, value in overrides.items():  # workers rebuild settings from the environment
         os.environ[f"APP_{key.upper()}"] = str(value)
-    uvicorn.run(APP_FACTORY, factory=True, workers=workers, **common)  # type: ignore[arg-type]
-    return 0
+    return serve(APP_FACTORY, settings, workers=workers, factory=True)
 
 
 if __name__ == "__main__":

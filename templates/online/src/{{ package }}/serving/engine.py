@@ -26,6 +26,14 @@ log = logging.getLogger(__name__)
 _DRIFT_EVERY_S = 1.0
 
 
+def non_finite_rows(scores: np.ndarray) -> list[int]:
+    """Rows whose scores are not all finite: inputs the model's arithmetic cannot handle."""
+    if np.isfinite(scores).all():
+        return []
+    finite = np.isfinite(scores.reshape(len(scores), -1)).all(axis=1)
+    return np.flatnonzero(~finite).tolist()[:10]
+
+
 class InferenceEngine:
     def __init__(
         self,
@@ -55,7 +63,11 @@ class InferenceEngine:
             else None
         )
         version = predictor.info.version
-        self.model_ref = {"name": predictor.info.name, "version": version}
+        self.model_ref = {
+            "name": predictor.info.name,
+            "version": version,
+            "sha256": predictor.info.sha256,
+        }
         self._m_inference = metrics.inference.labels(version)
         self._m_predictions = metrics.predictions.labels(version)
         self._m_batch = metrics.batch_size

@@ -2,7 +2,7 @@
 
 Each app gets its own registry, so tests can build many apps in one process. With several
 uvicorn workers, ``PROMETHEUS_MULTIPROC_DIR`` (set by the runner) makes /metrics aggregate
-every worker.
+every worker. The HTTP metrics are the shared ones of :mod:`..web.metrics`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from prometheus_client import (
 )
 
 from ..inference.predictor import ModelInfo
+from ..web.metrics import HttpMetrics
 
-REJECT_REASONS = ("overload", "too_large", "timeout", "not_ready")
-_LATENCY_FACTORS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0, 10.0)
 _INFERENCE_FACTORS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0)
 
 
@@ -37,25 +36,7 @@ class Metrics:
     def __init__(self, budget_s: float, max_batch: int, score_edges: list[float] | None) -> None:
         self.registry = CollectorRegistry()
         reg = self.registry
-        self.requests = Counter(
-            "http_requests_total", "HTTP requests", ["route", "method", "status"], registry=reg
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            ["route"],
-            buckets=[round(budget_s * f, 6) for f in _LATENCY_FACTORS],
-            registry=reg,
-        )
-        self.in_flight = Gauge(
-            "http_requests_in_flight",
-            "HTTP requests being served",
-            registry=reg,
-            multiprocess_mode="livesum",
-        )
-        self.rejected = Counter(
-            "http_requests_rejected_total", "requests refused", ["reason"], registry=reg
-        )
+        self.http = HttpMetrics(reg, budget_s)
         self.predictions = Counter(
             "model_predictions_total", "rows predicted", ["model_version"], registry=reg
         )
@@ -99,8 +80,6 @@ class Metrics:
             registry=reg,
             multiprocess_mode="max",
         )
-        for reason in REJECT_REASONS:
-            self.rejected.labels(reason)
 
     def model_loaded(self, info: ModelInfo) -> None:
         self.info.labels(info.name, info.version, info.framework, info.sha256, info.device).set(1)

@@ -1,4 +1,4 @@
-"""What the app knows at run time: settings, metrics, the engine once loaded, load status."""
+"""What the app knows at run time: settings, metrics, admission, the engine once loaded."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 from ..inference.errors import InferenceError
 from ..inference.predictor import Predictor, load_predictor
+from ..web.admission import Admission
 from .engine import InferenceEngine
 from .metrics import Metrics
 from .settings import ServingSettings
@@ -20,9 +21,9 @@ class ServiceState:
     def __init__(self, settings: ServingSettings, metrics: Metrics) -> None:
         self.settings = settings
         self.metrics = metrics
+        self.admission = Admission.from_settings(settings)
         self.engine: InferenceEngine | None = None
         self.failure: str | None = None
-        self.inference_in_flight = 0  # requests on the inference routes, for shedding
         self.on_close: list[Callable[[], Any]] = []  # run at shutdown, after draining
 
     @property
@@ -32,7 +33,7 @@ class ServiceState:
     def attach(self, predictor: Predictor) -> None:
         """Serve an already loaded, verified and warmed predictor."""
         self.engine = InferenceEngine(
-            predictor, self.settings, self.metrics, expected=lambda: self.inference_in_flight
+            predictor, self.settings, self.metrics, expected=lambda: self.admission.in_flight
         )
         self.metrics.model_loaded(predictor.info)
 

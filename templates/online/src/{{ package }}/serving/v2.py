@@ -1,8 +1,8 @@
 """Open Inference Protocol (KServe v2 / Triton) endpoints over the same engine.
 
-Requests use the v2 JSON tensor format, or the binary tensor extension that Triton clients
-send by default (a JSON header of ``Inference-Header-Content-Length`` bytes followed by raw
-tensor bytes). Outputs are JSON unless the request asks for binary data.
+Requests are decoded and validated by :mod:`..web.oip` (JSON tensors or the binary tensor
+extension Triton clients send by default). Outputs are JSON unless the request asks for
+binary data.
 """
 
 from __future__ import annotations
@@ -15,27 +15,15 @@ from fastapi import APIRouter, Request, Response
 
 from ..inference.errors import InputSchemaError
 from ..inference.predictor import Predictor
-from .responses import Reply, error_reply, json_reply
+from ..web import openapi
+from ..web.drain import DRAIN
+from ..web.oip import DTYPES, V2Error, flag, input_tensor, parse_request
+from ..web.replies import Reply, error_reply, json_reply, retry_after
+from . import schemas
+from .engine import non_finite_rows
 from .state import ServiceState
 
-HEADER_LENGTH = "inference-header-content-length"
-DTYPES: dict[str, Any] = {
-    "FP32": np.float32,
-    "FP64": np.float64,
-    "FP16": np.float16,
-    "INT64": np.int64,
-    "INT32": np.int32,
-    "INT16": np.int16,
-    "INT8": np.int8,
-    "UINT8": np.uint8,
-}
 PLATFORMS = {"onnx": "onnxruntime_onnx", "sklearn": "sklearn", "torch": "pytorch_torchscript"}
-
-
-class V2Error(Exception):
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _datatype(array: np.ndarray) -> str:
@@ -58,6 +46,11 @@ def output_tensors(predictor: Predictor, scores: np.ndarray) -> dict[str, np.nda
     return {name: scores, "label": labels}
 
 
+def output_names(predictor: Predictor) -> list[str]:
+    names = [predictor.manifest.output.name or "output"]
+    return [*names, "label"] if predictor.is_classifier else names
+
+
 def model_metadata(predictor: Predictor) -> dict[str, Any]:
     manifest = predictor.manifest
     n = predictor.schema.n_features
@@ -73,76 +66,20 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
     }
 
 
-def parse_request(body: bytes, header_length: str | None) -> tuple[dict[str, Any], bytes]:
-    if header_length is None:
-        head, binary = body, b""
-    else:
-        if not header_length.isdigit() or int(header_length) > len(body):
-            raise V2Error(f"bad {HEADER_LENGTH} header: {header_length!r}")
-        head, binary = body[: int(header_length)], body[int(header_length) :]
-    try:
-        request = json.loads(head)
-    except ValueError as error:
-        raise V2Error(f"invalid JSON: {error}") from None
-    if not isinstance(request, dict):
-        raise V2Error("the request must be a JSON object")
-    return request, binary
-
-
-def input_array(request: dict[str, Any], binary: bytes, predictor: Predictor) -> np.ndarray:
-    """The single input tensor as validated float32 rows."""
-    inputs = request.get("inputs")
-    if not isinstance(inputs, list) or len(inputs) != 1 or not isinstance(inputs[0], dict):
-        raise V2Error("inputs: exactly one input tensor expected")
-    tensor = inputs[0]
-    name, datatype, shape = tensor.get("name"), tensor.get("datatype"), tensor.get("shape")
-    if name != predictor.schema.name:
-        raise V2Error(f"inputs[0].name: expected {predictor.schema.name!r}, got {name!r}")
-    if datatype not in DTYPES:
-        raise V2Error(f"inputs[0].datatype: {datatype!r} is not numeric ({', '.join(DTYPES)})")
-    if not isinstance(shape, list) or not all(type(d) is int and d >= 0 for d in shape):
-        raise V2Error("inputs[0].shape: expected a list of non-negative integers")
-    size = int(np.prod(shape))
-    parameters = tensor.get("parameters") or {}
-    if "binary_data_size" in parameters:
-        length = parameters["binary_data_size"]
-        if type(length) is not int or length != len(binary):
-            raise V2Error("inputs[0].parameters.binary_data_size does not match the body")
-        dtype = np.dtype(DTYPES[datatype])
-        if length != size * dtype.itemsize:
-            raise V2Error(f"inputs[0]: {length} bytes do not hold shape {shape} of {datatype}")
-        array = np.frombuffer(binary, dtype=dtype)
-    else:
-        data = tensor.get("data")
-        if not isinstance(data, list):
-            raise V2Error("inputs[0].data: expected a list of numbers")
-        try:
-            array = np.array(data)
-        except ValueError:
-            raise V2Error("inputs[0].data: ragged nested lists") from None
-        if array.dtype.kind not in "iuf":
-            raise V2Error("inputs[0].data: every value must be a number")
-        if array.size != size:
-            raise V2Error(f"inputs[0].data: {array.size} values do not fill shape {shape}")
-    try:
-        return predictor.schema.from_array(array.reshape(shape), loc="inputs[0]")
-    except InputSchemaError as error:
-        raise V2Error(str(error)) from None
-
-
 def encode_response(request: dict[str, Any], predictor: Predictor, scores: np.ndarray) -> Reply:
     tensors = output_tensors(predictor, scores)
     wanted = request.get("outputs")
-    params = request.get("parameters") or {}
-    all_binary = bool(params.get("binary_data_output"))
+    all_binary = flag(request.get("parameters") or {}, "binary_data_output", "parameters")
     selection: list[tuple[str, bool]] = []
-    if isinstance(wanted, list) and wanted:
-        for item in wanted:
-            name = item.get("name") if isinstance(item, dict) else None
+    if wanted:
+        for index, item in enumerate(wanted):
+            name = item["name"]
             if name not in tensors:
                 raise V2Error(f"outputs: unknown output {name!r} (have {', '.join(tensors)})")
-            binary = bool((item.get("parameters") or {}).get("binary_data", all_binary))
-            selection.append((name, binary))
+            where = f"outputs[{index}].parameters"
+            selection.append(
+                (name, flag(item.get("parameters") or {}, "binary_data", where, all_binary))
+            )
     else:
         selection = [(name, all_binary) for name in tensors]
     info = predictor.info
@@ -181,55 +118,73 @@ def encode_response(request: dict[str, Any], predictor: Predictor, scores: np.nd
 
 
 class InferHandler:
-    """``POST /v2/models/{name}/infer``; the caller owns body limits and the timeout."""
+    """``POST /v2/models/{name}[/versions/{version}]/infer``; the guard owns admission."""
 
     def __init__(self, state: ServiceState) -> None:
         self.state = state
         self.max_instances = state.settings.max_instances
-        self.retry = ((b"retry-after", str(state.settings.retry_after_s).encode()),)
-        self.rejected = state.metrics.rejected
+        self.retry = retry_after(state.settings.retry_after_s)
+        self.rejected = state.metrics.http.rejected
 
-    async def __call__(self, name: str, body: bytes, header_length: str | None) -> Reply:
+    async def __call__(
+        self, name: str, version: str | None, body: bytes, header_length: str | None
+    ) -> Reply:
         engine = self.state.engine
         if engine is None:
             self.rejected.labels("not_ready").inc()
             return error_reply("model not ready", 503, self.retry)
         predictor = engine.predictor
-        if name != predictor.info.name:
+        info = predictor.info
+        if name != info.name:
             return error_reply(f"model {name!r} not found", 404)
+        if version is not None and version != info.version:
+            return error_reply(f"model {name!r} has no version {version!r}", 404)
+        schema = predictor.schema
         try:
             parsed, binary = parse_request(body, header_length)
-            rows = input_array(parsed, binary, predictor)
-            if len(rows) > self.max_instances:
-                self.rejected.labels("too_large").inc()
-                return error_reply(
-                    f"{len(rows)} rows, at most {self.max_instances} per request", 413
-                )
+            tensor = input_tensor(
+                parsed, binary, schema.name, schema.n_features, self.max_instances
+            )
+            try:
+                rows = schema.from_array(tensor, loc="inputs[0]")
+            except InputSchemaError as error:
+                raise V2Error(str(error)) from None
             scores = await engine.infer(rows)
+            unanswerable = non_finite_rows(scores)
+            if unanswerable:
+                raise V2Error(f"inputs[0]: the model gives no finite score for rows {unanswerable}")
             return encode_response(parsed, predictor, scores)
         except V2Error as error:
             return error_reply(str(error), error.status)
 
 
-def model_name_of(path: str) -> str:
-    """``/v2/models/{name}[/versions/{v}]/infer`` -> name."""
-    return path.split("/")[3] if path.count("/") >= 4 else ""
+def model_path(path: str) -> tuple[str, str | None] | None:
+    """``/v2/models/{name}[/versions/{v}]/infer`` -> (name, version or None); None: no route."""
+    parts = path.split("/")
+    if len(parts) == 5:
+        return parts[3], None
+    if len(parts) == 7 and parts[4] == "versions":
+        return parts[3], parts[5]
+    return None
 
 
-def build_router(state: ServiceState) -> APIRouter:
+def build_router(state: ServiceState, described: schemas.Described) -> APIRouter:
     router = APIRouter(prefix="/v2")
-    retry = ((b"retry-after", str(state.settings.retry_after_s).encode()),)
+    retry = retry_after(state.settings.retry_after_s)
     handler = InferHandler(state)
 
-    def model_or_error(name: str) -> Predictor | Response:
+    def model_or_error(name: str, version: str | None) -> Predictor | Response:
         engine = state.engine
         if engine is None:
             return error_reply("model not ready", 503, retry).to_response()
-        if name != engine.predictor.info.name:
+        info = engine.predictor.info
+        if name != info.name:
             return error_reply(f"model {name!r} not found", 404).to_response()
+        if version is not None and version != info.version:
+            return error_reply(f"model {name!r} has no version {version!r}", 404).to_response()
         return engine.predictor
 
-    @router.get("")
+    @router.get("", responses=openapi.responses(schemas.SERVER_METADATA))
     async def server_metadata() -> Response:
         """Server metadata (Open Inference Protocol)."""
         extensions = ["binary_tensor_data"]
@@ -237,41 +192,85 @@ def build_router(state: ServiceState) -> APIRouter:
             {"name": "model-service", "version": "2", "extensions": extensions}
         ).to_response()
 
-    @router.get("/health/live")
+    @router.get("/health/live", responses=openapi.responses(schemas.LIVE, 503))
     async def live() -> Response:
+        """Liveness: 503 only when the model failed to load."""
         if state.failure:
-            return error_reply(f"model failed to load: {state.failure}", 503).to_response()
+            return error_reply(f"model failed to load: {state.failure}", 503, retry).to_response()
         return json_reply({"live": True}).to_response()
 
-    @router.get("/health/ready")
+    @router.get("/health/ready", responses=openapi.responses(schemas.READY, 503))
     async def server_ready() -> Response:
-        if state.engine is None:
-            return error_reply("model not ready", 503, retry).to_response()
+        """Readiness: 503 while the model loads and once the process drains."""
+        if state.engine is None or DRAIN.active:
+            why = "draining" if DRAIN.active else "model not ready"
+            return error_reply(why, 503, retry).to_response()
         return json_reply({"ready": True}).to_response()
 
-    @router.get("/models/{name}")
-    @router.get("/models/{name}/versions/{version}")
+    metadata_docs = openapi.responses(schemas.MODEL_METADATA, 404, 503)
+
+    @router.get("/models/{name}", responses=metadata_docs)
     async def metadata(name: str) -> Response:
         """Model metadata: input and output tensors."""
-        found = model_or_error(name)
+        found = model_or_error(name, None)
         if isinstance(found, Response):
             return found
         return json_reply(model_metadata(found)).to_response()
 
-    @router.get("/models/{name}/ready")
-    @router.get("/models/{name}/versions/{version}/ready")
-    async def model_ready(name: str) -> Response:
-        found = model_or_error(name)
+    @router.get("/models/{name}/versions/{version}", responses=metadata_docs)
+    async def version_metadata(name: str, version: str) -> Response:
+        """Metadata of one version of the model."""
+        found = model_or_error(name, version)
         if isinstance(found, Response):
             return found
-        return json_reply({"name": name, "ready": True}).to_response()
+        return json_reply(model_metadata(found)).to_response()
 
-    @router.post("/models/{name}/infer")
-    @router.post("/models/{name}/versions/{version}/infer")
-    async def infer(name: str, request: Request) -> Response:
-        """Inference with v2 JSON tensors or the binary tensor extension."""
+    ready_docs = openapi.responses(schemas.MODEL_READY, 404, 503)
+
+    @router.get("/models/{name}/ready", responses=ready_docs)
+    async def model_ready(name: str) -> Response:
+        """Model readiness."""
+        found = model_or_error(name, None)
+        if isinstance(found, Response):
+            return found
+        return json_reply({"name": name, "ready": not DRAIN.active}).to_response()
+
+    @router.get("/models/{name}/versions/{version}/ready", responses=ready_docs)
+    async def version_ready(name: str, version: str) -> Response:
+        """Readiness of one version of the model."""
+        found = model_or_error(name, version)
+        if isinstance(found, Response):
+            return found
+        return json_reply({"name": name, "ready": not DRAIN.active}).to_response()
+
+    infer_docs = {
+        "responses": openapi.responses(described.infer_response, 400, 404, 413, 415, 500, 503, 504),
+        "openapi_extra": {
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": described.infer_request}},
+            }
+        },
+    }
+    infer_docs["responses"][200]["content"]["application/octet-stream"] = {
+        "schema": {"type": "string", "format": "binary"}
+    }
+
+    async def infer(name: str, version: str | None, request: Any) -> Response:
         body = await request.body()
-        reply = await handler(name, body, request.headers.get(HEADER_LENGTH))
+        reply = await handler(
+            name, version, body, request.headers.get("inference-header-content-length")
+        )
         return reply.to_response()
+
+    @router.post("/models/{name}/infer", **infer_docs)
+    async def infer_latest(name: str, request: Request) -> Response:
+        """Inference with v2 JSON tensors or the binary tensor extension."""
+        return await infer(name, None, request)
+
+    @router.post("/models/{name}/versions/{version}/infer", **infer_docs)
+    async def infer_version(name: str, version: str, request: Request) -> Response:
+        """Inference on one version of the model."""
+        return await infer(name, version, request)
 
     return router

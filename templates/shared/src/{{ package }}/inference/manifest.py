@@ -22,6 +22,9 @@ class InputSpec(BaseModel):
     dtype: Literal["float32"] = "float32"
     shape: list[int | None] = Field(min_length=2, max_length=2)
     features: list[str] | None = None
+    # the largest magnitude a feature value may have: beyond it a model's float32 arithmetic
+    # overflows (scores become NaN), so inputs are refused by name instead
+    max_abs: float | None = Field(None, gt=0)
 
     @property
     def n_features(self) -> int:

@@ -27,6 +27,7 @@ class InputSchema:
         self.name = spec.name
         self.n_features = spec.n_features
         self.features: list[str] | None = spec.features
+        self.max_abs = min(spec.max_abs or _FLOAT32_MAX, _FLOAT32_MAX)
         if self.features is not None and len(self.features) != self.n_features:
             raise ValueError(
                 f"manifest lists {len(self.features)} feature names for {self.n_features} columns"
@@ -49,14 +50,13 @@ class InputSchema:
             for value in row:
                 if type(value) is not float and type(value) is not int:
                     raise InputSchemaError(self._diagnose(rows, loc))
-        try:
-            with np.errstate(over="ignore"):  # overflow shows up as inf, reported below
-                array = np.array(rows, dtype=np.float32)
+        try:  # float64 holds every JSON number exactly enough to compare it with the limit
+            exact = np.array(rows, dtype=np.float64)
         except (OverflowError, ValueError):
             raise InputSchemaError(self._diagnose(rows, loc)) from None
-        if not np.isfinite(array).all():
+        if not np.abs(exact).max() <= self.max_abs:  # also False for NaN and infinity
             raise InputSchemaError(self._diagnose(rows, loc))
-        return array
+        return exact.astype(np.float32)
 
     def from_array(self, tensor: Any, loc: str = "inputs") -> np.ndarray:
         """Validate an already numeric tensor (binary protocols): shape and finiteness."""
@@ -74,6 +74,10 @@ class InputSchema:
             raise InputSchemaError(
                 [Problem((loc, row, self.field(col)), "must be a finite number")]
             )
+        if self.max_abs < _FLOAT32_MAX and np.abs(array).max() > self.max_abs:
+            row, col = (int(i) for i in np.argwhere(np.abs(array) > self.max_abs)[0])
+            message = f"out of the model's range (magnitude at most {self.max_abs:g})"
+            raise InputSchemaError([Problem((loc, row, self.field(col)), message)])
         return array
 
     def _rows_from_dicts(self, instances: list[Any], loc: str) -> list[Any]:
@@ -104,7 +108,7 @@ class InputSchema:
                 )
         return rows
 
-    def _diagnose(self, rows: Sequence[Any], loc: str) -> list[Problem]:
+    def _diagnose(self, rows: Sequence[Any], loc: str, fallback: bool = True) -> list[Problem]:
         problems: list[Problem] = []
         for index, row in enumerate(rows):
             if not isinstance(row, list):
@@ -115,19 +119,22 @@ class InputSchema:
                 )
             else:
                 for column, value in enumerate(row):
-                    message = _value_problem(value)
+                    message = _value_problem(value, self.max_abs)
                     if message:
                         problems.append(Problem((loc, index, self.field(column)), message))
             if len(problems) >= _MAX_PROBLEMS:
                 break
-        return problems or [Problem((loc,), "invalid instances")]
+        return problems or ([Problem((loc,), "invalid instances")] if fallback else [])
 
 
-def _value_problem(value: Any) -> str | None:
+def _value_problem(value: Any, max_abs: float = _FLOAT32_MAX) -> str | None:
     if isinstance(value, bool) or not isinstance(value, _NUMBER):
         return f"must be a number, got {type(value).__name__}"
-    if not math.isfinite(value):
+    # ints are compared exactly: one too large for a float overflows math.isfinite
+    if isinstance(value, float) and not math.isfinite(value):
         return f"must be a finite number, got {value}"
     if abs(value) > _FLOAT32_MAX:
         return "out of float32 range"
+    if abs(value) > max_abs:
+        return f"out of the model's range (magnitude at most {max_abs:g})"
     return None

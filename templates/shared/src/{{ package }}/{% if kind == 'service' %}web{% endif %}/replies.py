@@ -1,4 +1,8 @@
-"""Replies as plain data, sent either raw over ASGI (hot routes) or as FastAPI responses."""
+"""Replies as plain data, sent raw over ASGI (hot routes, the guard) or as FastAPI responses.
+
+Every error a service answers has the same body: ``{"error": "what is wrong"}``, plus
+``detail`` (one entry per invalid field, with its location) for validation errors.
+"""
 
 from __future__ import annotations
 
@@ -42,11 +46,15 @@ def json_reply(content: Any, status: int = 200, headers: Headers = ()) -> Reply:
     return Reply(status, body, headers)
 
 
-def error_reply(message: str, status: int, headers: Headers = ()) -> Reply:
-    return json_reply({"error": message}, status, headers)
+def error_reply(message: str, status: int, headers: Headers = (), **extra: Any) -> Reply:
+    return json_reply({"error": message, **extra}, status, headers)
+
+
+def retry_after(seconds: int) -> Headers:
+    return ((b"retry-after", str(seconds).encode()),)
 
 
 def problems_reply(problems: list[Problem], prefix: tuple[str | int, ...] = ("body",)) -> Reply:
-    """422 naming every invalid field, in FastAPI's ``detail`` shape plus a readable summary."""
+    """422 naming every invalid field: a readable summary and one ``detail`` entry each."""
     detail = [{"loc": [*prefix, *p.loc], "msg": p.msg, "type": "value_error"} for p in problems]
     return json_reply({"error": "; ".join(str(p) for p in problems), "detail": detail}, 422)
