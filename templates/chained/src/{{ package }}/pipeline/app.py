@@ -31,7 +31,7 @@ from ..web.drain import DRAIN
 from ..web.guard import Guard
 from ..web.oip import V2Error, input_tensor, parse_request
 from ..web.replies import Reply, error_reply, problems_reply, retry_after
-from ..web.server import adopt_running_server
+from ..web.server import adopt_running_server, freeze_heap
 from . import schemas
 from .build import Pipeline
 from .executor import PipelineFailed
@@ -176,6 +176,7 @@ def create_pipeline_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         adopt_running_server()
         await probe_once()
+        freeze_heap()
         task = asyncio.create_task(probe_forever())
         try:
             yield
@@ -326,6 +327,7 @@ def create_stage_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         adopt_running_server()
+        freeze_heap()
         metrics.stage_ready.labels(stage).set(1)
         yield
         pool.shutdown(wait=False)

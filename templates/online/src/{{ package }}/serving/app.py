@@ -14,7 +14,7 @@ from ..inference.manifest import Manifest, load_manifest
 from ..inference.predictor import Predictor
 from ..logs import configure_logging
 from ..web import openapi
-from ..web.server import adopt_running_server
+from ..web.server import adopt_running_server, freeze_heap
 from . import routes, schemas, v2
 from .asgi import ServiceApp
 from .metrics import Metrics
@@ -59,6 +59,7 @@ def create_app(settings: ServingSettings | None = None, predictor: Predictor | N
         # its model here; a failed load is kept in the state (/health and /ready say 503).
         if not state.ready:
             await state.load()
+        freeze_heap()
         try:
             yield
         finally:
