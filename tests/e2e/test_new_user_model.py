@@ -57,7 +57,8 @@ def test_an_onnx_model_with_named_features_is_tested_and_served(
         info = httpx.get(f"{service.url}/v2/models/fraud", timeout=5)
     predictions = body["predictions"]
     assert isinstance(predictions, list) and [p["label"] for p in predictions] == [1, 0]
-    assert body["model"] == {"name": "fraud", "version": "1.0.0"}
+    manifest = json.loads(manifest_before)
+    assert body["model"] == {"name": "fraud", "version": "1.0.0", "sha256": manifest["sha256"]}
     assert info.status_code == 200, info.text
 
 
