@@ -20,6 +20,7 @@ BENCHMARKS = {
     "startup": "benchmarks.startup",
     "new": "benchmarks.new_project",
     "online": "benchmarks.online_service",
+    "overload": "benchmarks.overload",
     "spike": "benchmarks.spike_throughput",
     "batch": "benchmarks.batch_job",
     "streaming": "benchmarks.streaming_consumer",

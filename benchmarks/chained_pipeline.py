@@ -9,21 +9,23 @@ A chained project is rendered and its three demo stage models trained. Then:
 both driven by an open-loop generator at a fixed rate (one text per request), reporting
 p50/p99 of the client-side latency, errors, and answers where a stage used its fallback.
 Finally the executor's own overhead per stage: the same three model calls made directly
-and through the executor in one process, sequential requests, median of many.
+and through the executor in one process, sequential requests, median of many
+(``benchmarks/chained_overhead.py``). The project is rendered by ``mlship new`` and
+installed with its own dependencies (``benchmarks/harness.py``); every process of it runs
+with that project's interpreter. Latency runs from each request's scheduled send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
+import math
 import os
 import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
@@ -33,7 +35,8 @@ from typing import Any
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks import harness
+
 PACKAGE = "bench_chain"
 RATE_RPS = float(os.environ.get("BENCH_RATE_RPS", "50"))
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
@@ -51,40 +54,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _prepare(work: Path) -> Path:
-    from tests.e2e.conftest import render_project  # the one place that builds template data
-
-    dest: Path = render_project(
-        work / "bench-chain",
-        pattern="chained",
-        project_name="bench-chain",
-        package=PACKAGE,
-        p99_ms=BUDGET_MS,
+def _prepare(work: Path) -> harness.Installed:
+    project = harness.new_project(
+        "chained", work / "bench-chain", name="bench-chain", options=["--p99-ms", str(BUDGET_MS)]
     )
-    subprocess.run(
-        [sys.executable, "-m", f"{PACKAGE}.pipeline.demo"],
-        cwd=dest,
-        env=_env(dest),
-        check=True,
-        capture_output=True,
-    )
-    return dest
-
-
-def _env(dest: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("APP_")}
-    env.update(PYTHONPATH=str(dest / "src"), APP_LOG_LEVEL="WARNING", **extra)
-    return env
+    project.run(str(project.python), "-m", f"{PACKAGE}.pipeline.demo")
+    return project
 
 
 @contextlib.contextmanager
-def _server(dest: Path, port: int, **env: str) -> Iterator[str]:
+def _server(project: harness.Installed, port: int, **env: str) -> Iterator[str]:
     """Start one service in its own process group; always stop it."""
     log = tempfile.TemporaryFile()  # noqa: SIM115  (closed in the finally below)
     process = subprocess.Popen(
-        [sys.executable, "-m", f"{PACKAGE}.pipeline"],
-        cwd=dest,
-        env=_env(dest, APP_PORT=str(port), **env),
+        [str(project.python), "-m", f"{PACKAGE}.pipeline"],
+        cwd=project.path,
+        env=project.env(APP_PORT=str(port), APP_LOG_LEVEL="WARNING", **env),
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -123,9 +108,9 @@ async def _fixed_rate(url: str, texts: list[str]) -> dict[str, Any]:
         for text in texts[:20]:  # warm-up, not measured
             await client.post("/v1/predict", json={"instances": [{"text": text}]})
 
-        async def one(i: int) -> None:
+        async def one(i: int, due: float) -> None:
             nonlocal errors, degraded
-            started = time.perf_counter()
+            started = due  # latency from the scheduled send, not from when it got out
             try:
                 response = await client.post(
                     "/v1/predict", json={"instances": [{"text": texts[i % len(texts)]}]}
@@ -142,93 +127,55 @@ async def _fixed_rate(url: str, texts: list[str]) -> dict[str, Any]:
         start = time.perf_counter()
         tasks = []
         for i in range(total):
-            delay = start + i / RATE_RPS - time.perf_counter()
+            due = start + i / RATE_RPS
+            delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(i)))
+            tasks.append(asyncio.create_task(one(i, due)))
         await asyncio.gather(*tasks)
     latencies.sort()
     return {
         "requests": total,
         "rate_rps": RATE_RPS,
         "p50_ms": round(statistics.median(latencies), 2),
-        "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 2),
+        "p99_ms": round(latencies[max(0, math.ceil(0.99 * len(latencies)) - 1)], 2),
         "errors": errors,
         "degraded": degraded,
     }
 
 
-def _executor_overhead(dest: Path, texts: list[str]) -> dict[str, Any]:
-    """Median time per request through the executor minus the same calls made directly."""
-    from prometheus_client import CollectorRegistry
-
-    build = importlib.import_module(f"{PACKAGE}.pipeline.build")
-    metrics = importlib.import_module(f"{PACKAGE}.pipeline.metrics")
-    settings_mod = importlib.import_module(f"{PACKAGE}.pipeline.settings")
-    settings = settings_mod.PipelineSettings(
-        pipeline_file=dest / "pipeline.yaml",
-        models_dir=dest / "models",
-        device="cpu",
-        log_json=False,
-        latency_budget_ms=BUDGET_MS,
+def _executor_overhead(project: harness.Installed) -> dict[str, Any]:
+    """The executor's cost, measured by the project's own interpreter; the corpus texts too."""
+    out = project.run(
+        str(project.python),
+        str(Path(__file__).with_name("chained_overhead.py")),
+        PACKAGE,
+        str(project.path),
+        str(OVERHEAD_RUNS),
+        str(BUDGET_MS),
     )
-    pipeline = build.build_pipeline(settings, metrics.Metrics(100, CollectorRegistry()))
-    order = pipeline.executor.order
-    stages = pipeline.stages
-
-    def direct(text: str) -> None:
-        outputs: dict[str, list[Any]] = {}
-        for name in order:
-            bound = stages[name]
-            rows, context = bound.adapter.rows([text], outputs)
-            outputs[name] = bound.adapter.decode(bound.stage.predictor.run(rows), context)
-
-    async def through(text: str) -> None:
-        await pipeline.executor.run([text], time.monotonic() + 1.0, "bench")
-
-    async def measure() -> tuple[list[float], list[float]]:
-        plain, executed = [], []
-        for i in range(OVERHEAD_RUNS):
-            text = texts[i % len(texts)]
-            started = time.perf_counter()
-            direct(text)
-            plain.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            await through(text)
-            executed.append(time.perf_counter() - started)
-        return plain, executed
-
-    plain, executed = asyncio.run(measure())
-    pipeline.pool.shutdown(wait=True)
-    direct_us = statistics.median(plain) * 1e6
-    executor_us = statistics.median(executed) * 1e6
-    return {
-        "stages": len(order),
-        "direct_us": round(direct_us, 1),
-        "executor_us": round(executor_us, 1),
-        "overhead_per_stage_us": round((executor_us - direct_us) / len(order), 1),
-    }
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    return result
 
 
-def main() -> dict[str, object]:
+def main() -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="mlship-bench-chain-") as tmp:
-        dest = _prepare(Path(tmp))
-        sys.path.insert(0, str(dest / "src"))
-        corpus = importlib.import_module(f"{PACKAGE}.pipeline.corpus")
-        texts = [e.text for e in corpus.generate(500, 11, held_out=True)]
+        project = _prepare(Path(tmp))
+        executor = _executor_overhead(project)
+        texts = executor.pop("texts")
         results: dict[str, Any] = {}
-        with _server(dest, _free_port()) as url:
+        with _server(project, _free_port()) as url:
             results["colocated"] = asyncio.run(_fixed_rate(url, texts))
         ports = {name: _free_port() for name in ("intent", "urgency", "entities")}
         with contextlib.ExitStack() as stack:
             for name, port in ports.items():
-                stack.enter_context(_server(dest, port, APP_SERVE_STAGE=name))
+                stack.enter_context(_server(project, port, APP_SERVE_STAGE=name))
             endpoints = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
             url = stack.enter_context(
-                _server(dest, _free_port(), APP_ENDPOINTS=json.dumps(endpoints))
+                _server(project, _free_port(), APP_ENDPOINTS=json.dumps(endpoints))
             )
             results["split"] = asyncio.run(_fixed_rate(url, texts))
-        results["executor"] = _executor_overhead(dest, texts)
+        results["executor"] = executor
     colocated, split = results["colocated"], results["split"]
     results["hop_cost_p50_ms"] = round(split["p50_ms"] - colocated["p50_ms"], 2)
     results["hop_cost_p99_ms"] = round(split["p99_ms"] - colocated["p99_ms"], 2)
@@ -239,6 +186,30 @@ def main() -> dict[str, object]:
     for key, value in results.items():
         print(f"{key}: {value}")
     return results
+
+
+def table(result: dict[str, Any]) -> str:
+    """Markdown: co-located against split at the fixed rate, and the executor's cost."""
+    lines = [
+        "| deployment | rate | p50 | p99 | errors | answers with a fallback |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name in ("colocated", "split"):
+        run = result[name]
+        lines.append(
+            f"| {name.replace('colocated', 'co-located')} | {run['rate_rps']:g}/s | "
+            f"{run['p50_ms']} ms | {run['p99_ms']} ms | {run['errors']} | {run['degraded']} |"
+        )
+    executor = result["executor"]
+    lines += [
+        "",
+        f"Network hops of the split deployment: +{result['hop_cost_p50_ms']} ms at p50, "
+        f"+{result['hop_cost_p99_ms']} ms at p99 (budget {result['budget_ms']:g} ms). "
+        f"Executor: {executor['overhead_per_stage_us']} µs per stage over calling the "
+        f"{executor['stages']} models directly ({executor['direct_us']} µs against "
+        f"{executor['executor_us']} µs per request).",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
