@@ -486,20 +486,26 @@ class KeepAliveClient(threading.Thread):
         return int(lines[0].split()[1]), headers.get("connection") == "close"
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_sigterm_under_keep_alive_load_leaves_no_request_unanswered(
-    online_project: Project, tmp_path: Path
+    online_project: Project, tmp_path: Path, workers: str
 ) -> None:
     """Readiness fails, every request sent is answered (the last ones with Connection: close),
-    clients are refused only when they open a new connection, the process exits in time."""
+    clients are refused only when they open a new connection, the process exits in time;
+    with one process and with several (the image's default) sharing the listening socket."""
     port = free_port()
     log = tmp_path / "serve.log"
     command = [str(online_project.venv.python), "-m", f"{online_project.package}.serving"]
-    env = {"APP_PORT": str(port), "APP_DRAIN_TIMEOUT_S": "10"}
+    env = {"APP_PORT": str(port), "APP_DRAIN_TIMEOUT_S": "10", "APP_WORKERS": workers}
     process = start_process(online_project, command, env, log)
     stop = threading.Event()
     clients = [KeepAliveClient(port, predict_body(dataset_rows(1)), stop) for _ in range(16)]
     try:
         wait_ready(f"http://127.0.0.1:{port}", process, log)
+        deadline = time.monotonic() + 60  # every worker up, not just the first
+        while log.read_text().count("sha256 verified") < int(workers):
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
         for client in clients:
             client.start()
         time.sleep(1.5)  # continuous load on 16 keep-alive connections

@@ -2,19 +2,21 @@
 
 uvicorn's own shutdown closes idle keep-alive connections at once; a client that sent
 its next request on such a connection at that moment gets a reset and no answer. Here,
-SIGTERM (or SIGINT) makes readiness fail and closes the listening socket at once, before
-any response says ``Connection: close`` (so a client that reconnects is refused, never
-reset); requests in flight and already received are answered, each response saying
-``Connection: close``; idle keep-alive connections are closed by their keep-alive timeout
-or after their next response; the process exits when every connection is gone, or after
-``drain_timeout_s`` at the latest.
+SIGTERM (or SIGINT) first stops the listening socket (for every worker process sharing
+it), then makes readiness fail: from then on every response says ``Connection: close``,
+and a client that reconnects is refused, never accepted and then reset. Requests in flight
+and already received are answered; idle keep-alive connections are closed by their
+keep-alive timeout or after their next response; the process exits when every connection
+is gone, or after ``drain_timeout_s`` at the latest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
 import signal
 import socket
 from types import FrameType
@@ -37,18 +39,32 @@ class DrainingServer(uvicorn.Server):
         self._loop = asyncio.get_running_loop()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        DRAIN.begin()  # readiness fails now, not at the next tick of the main loop
-        if self._loop is not None and not self.should_exit:
+        if self._loop is None:
+            DRAIN.begin()
+        elif not self.should_exit:  # now, not at the next tick of uvicorn's main loop
             self._loop.call_soon_threadsafe(self._stop_listening)
         super().handle_exit(sig, frame)
 
     def _stop_listening(self) -> None:
+        """Stop accepting, for every process that shares the socket, then start draining.
+
+        In that order: a client told ``Connection: close`` must find nothing listening, or
+        its new connection would wait in the accept queue and be reset when it closes.
+        ``shutdown`` (on a duplicate: uvloop's sockets refuse it) stops the socket itself,
+        which the supervisor and the other workers hold open too.
+        """
         for server in getattr(self, "servers", []):
+            duplicates = [socket.socket(fileno=os.dup(s.fileno())) for s in server.sockets]
             server.close()
+            for duplicate in duplicates:
+                with contextlib.suppress(OSError):
+                    duplicate.shutdown(socket.SHUT_RD)
+                duplicate.close()
+        DRAIN.begin()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        DRAIN.begin()
-        self._stop_listening()
+        if not DRAIN.active:
+            self._stop_listening()
         for sock in sockets or []:
             sock.close()
         for connection in list(self.server_state.connections):
