@@ -6,9 +6,13 @@ with at least one request in the service) over the last ``window`` completions, 
 measures whatever limits the service (model, batcher, event loop) and follows it as batches
 grow with load; idle time says nothing about it and does not count. A request whose
 expected completion is over the target is shed at once with a Retry-After derived from the
-backlog, instead of waiting in a queue past its deadline. Until ``min_samples`` requests
-have completed there is no rate yet and only the hard cap applies; ``max_in_flight`` caps
-every mode.
+backlog, instead of waiting in a queue past its deadline. Work the service has not even
+looked at yet counts too: ``lag_s``, how late the event loop runs its callbacks (measured
+by the guard, averaged so that a lone stall does not count as a queue), is the time a
+request waits before admission sees it. A request that finds nothing in flight is always
+admitted: an idle service can do nothing better with it, even when one request alone
+takes longer than the target. Until ``min_samples`` requests have completed there is no
+rate yet and only the hard cap applies; ``max_in_flight`` caps every mode.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ class Admission:
         self.min_retry_s = min_retry_s
         self.min_samples = max(2, min_samples)
         self.in_flight = 0
+        self.lag_s = 0.0  # how late the event loop runs, a moving average
         self._clock = clock
         self._last = clock()
         self._busy = 0.0  # busy seconds so far
@@ -71,13 +76,17 @@ class Admission:
         """None when admitted (call :meth:`release` once answered), else the Retry-After."""
         if self.in_flight >= self.max_in_flight:
             return self._retry_after()
-        if self.budgeted:
+        if self.budgeted and self.in_flight:
             rate = self.rate
-            if rate is not None and (self.in_flight + 1) / rate > self.target_s:
+            if rate is not None and (self.in_flight + 1) / rate + self.lag_s > self.target_s:
                 return self._retry_after()
         self._tick()
         self.in_flight += 1
         return None
+
+    def observe_lag(self, lag_s: float) -> None:
+        """One measurement of the event loop's lateness, averaged over the last ten or so."""
+        self.lag_s += 0.1 * (lag_s - self.lag_s)
 
     def release(self) -> None:
         self._tick()

@@ -23,7 +23,7 @@ from ..logs import request_id
 from .admission import Admission
 from .drain import DRAIN, Drain
 from .metrics import HttpMetrics
-from .replies import error_reply, retry_after
+from .replies import Reply, error_reply, retry_after
 from .settings import HttpSettings
 
 log = logging.getLogger("access")
@@ -32,6 +32,7 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 SHED_LOG_EVERY_S = 10.0
 GAUGES_EVERY_S = 0.5
+LAG_EVERY_S = 0.005
 CLIENT_GONE = 499  # the nginx convention for "client closed request"
 _CLOSE = (b"connection", b"close")
 
@@ -105,6 +106,10 @@ class Guard:
         # metric children by label values (bounded: routes are labels, methods a fixed set)
         self._counters: dict[tuple[str, str, int], Any] = {}
         self._timers: dict[str, Any] = {}
+        # shedding must cost the event loop as little as possible: its replies are made once
+        self._shed_counter = metrics.rejected.labels("overload")
+        self._shed_replies: dict[int, Reply] = {}
+        self._watched: asyncio.AbstractEventLoop | None = None  # the loop whose lag is measured
         # request ids: unique per process, cheaper than a random id per request
         self._id_prefix = secrets.token_hex(4)
         self._ids = itertools.count(1)
@@ -207,15 +212,13 @@ class Guard:
             await error_reply(f"request body over {self.max_body} bytes", 413).send(send)
             return False
         admission = self.admission
+        if self._watched is not asyncio.get_running_loop():
+            self._watch_loop()
         retry_s = admission.admit()
         if retry_s is not None:
-            rejected.labels("overload").inc()
+            self._shed_counter.inc()
             self.shed_log.shed(route, retry_s)
-            await error_reply(
-                "overloaded: this request could not be answered within the latency budget",
-                503,
-                retry_after(retry_s),
-            ).send(send)
+            await self._shed_reply(retry_s).send(send)
             return True
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -234,6 +237,34 @@ class Guard:
             admission.release()
             self._update_gauges()
         return False
+
+    def _watch_loop(self) -> None:
+        """Measure how late the event loop runs a callback due every ``LAG_EVERY_S``: the
+        time a request waits before the guard sees it, which admission must count."""
+        loop = asyncio.get_running_loop()
+        self._watched = loop
+        admission = self.admission
+
+        def beat(due: float) -> None:
+            now = loop.time()
+            admission.observe_lag(max(0.0, now - due))
+            if self._watched is loop:
+                loop.call_at(now + LAG_EVERY_S, beat, now + LAG_EVERY_S)
+
+        first = loop.time() + LAG_EVERY_S
+        loop.call_at(first, beat, first)
+
+    def _shed_reply(self, retry_s: int) -> Reply:
+        reply = self._shed_replies.get(retry_s)
+        if reply is None:
+            reply = error_reply(
+                "overloaded: this request could not be answered within the latency budget",
+                503,
+                retry_after(retry_s),
+            )
+            if len(self._shed_replies) < 64:
+                self._shed_replies[retry_s] = reply
+        return reply
 
     def _update_gauges(self) -> None:
         now = time.monotonic()
