@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from ..web.guard import Guard
-from ..web.replies import Reply, error_reply
+from ..web.replies import error_reply
 from .predict import PredictHandler
 from .state import ServiceState
 from .v2 import InferHandler, model_path
@@ -88,8 +88,4 @@ class ServiceApp:
         except Exception:  # a failing model call must not take the connection down silently
             log.exception("inference failed")
             reply = error_reply("inference failed; see the service log", 500)
-        await _send(reply, send)
-
-
-async def _send(reply: Reply, send: Any) -> None:
-    await reply.send(send)
+        await reply.send(send)
