@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -139,6 +140,8 @@ def _figures(result: dict[str, Any], capacity: float) -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
+    if shutil.which("taskset") is None:
+        raise SystemExit("the overload benchmark needs taskset (apt-get install -y util-linux)")
     with tempfile.TemporaryDirectory(prefix="mlship-overload-") as tmp:
         work = Path(tmp)
         project = harness.new_project(
