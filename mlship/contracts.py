@@ -9,7 +9,14 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 
 # A pattern is whatever the knowledge base holds (mlship's five, or an organisation's own);
 # its name is also the template folder's name and a YAML file name.
@@ -113,12 +120,20 @@ class Budget(Strict):
 
     ``None`` means "not stated here": ``mlship.knowledge.budget`` resolves every criterion
     from flags, this record, its answers and the pattern's defaults, in that order.
-    ``min_rps`` is the throughput floor (records of mlship 0.1.0 call it ``target_rps``).
+    ``min_rps`` is the throughput floor in the unit of the pattern's load: requests/s for a
+    service, rows/s for a batch job, events/s for a consumer (records of mlship 0.1.0 call
+    it ``target_rps``). ``max_memory_mb`` is the peak memory of a job, or the memory the
+    model may take on a device; ``max_model_mb`` the size of an exported model file;
+    ``max_lag`` the events a consumer may still be behind when a spike ends. Those three
+    are written only where a pattern's budget has them.
     """
 
     p99_ms: Positive | None = None
     max_error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
     min_rps: Positive | None = None
+    max_memory_mb: Positive | None = None
+    max_model_mb: Positive | None = None
+    max_lag: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -126,6 +141,15 @@ class Budget(Strict):
         if isinstance(data, dict) and "target_rps" in data and "min_rps" not in data:
             data = {("min_rps" if k == "target_rps" else k): v for k, v in data.items()}
         return data
+
+    @model_serializer(mode="wrap")
+    def _omit_unstated_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        return {k: v for k, v in data.items() if v is not None or k not in PATTERN_CRITERIA}
+
+
+# Budget criteria that only some patterns have (the rest every record shows, null or not).
+PATTERN_CRITERIA = ("max_memory_mb", "max_model_mb", "max_lag")
 
 
 class RankedPattern(Strict):

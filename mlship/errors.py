@@ -10,6 +10,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran and its verdict is negative (e.g. a spike missed its budget)
 EXIT_BAD_INPUT = 2  # the user's input is wrong: nothing was done
 EXIT_ENVIRONMENT = 3  # something outside mlship failed (a tool, a process, the file system)
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C (128 + SIGINT, as shells report it)
 
 
 class MlshipError(Exception):
@@ -52,3 +53,9 @@ class ToolError(MlshipError):
     """An external tool or process that mlship drives failed."""
 
     exit_code = EXIT_ENVIRONMENT
+
+
+class Interrupted(MlshipError):
+    """Ctrl-C stopped the command before it had anything to show."""
+
+    exit_code = EXIT_INTERRUPTED

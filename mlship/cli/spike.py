@@ -1,4 +1,7 @@
-"""``mlship spike``: load-test a service against its budget; exit code for CI."""
+"""``mlship spike``: load a project the way its pattern is used, judge it against its budget.
+
+Exit code for CI: 0 PASS, 1 FAIL, 2 bad input, 3 environment, 130 interrupted.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import typer
 
 from mlship.cli.app import app
 from mlship.cli.errors import reported_errors
-from mlship.errors import EXIT_FAILED
+from mlship.errors import EXIT_FAILED, EXIT_INTERRUPTED
 
 if TYPE_CHECKING:
     from mlship.spike.result import SpikeResult
@@ -17,12 +20,15 @@ if TYPE_CHECKING:
 LOAD = "Load"
 BUDGET = "Budget"
 CLIENT = "Load generator"
+PATTERNS = "Batch, streaming and edge"
 
 
 @app.command(no_args_is_help=False)
 def spike(
     target: str = typer.Argument(
-        ".", help="URL of a running service, or a project directory that spike starts itself."
+        ".",
+        help="A project directory (spike runs it itself, with its own .venv) or the URL of a "
+        "service that is already running (spike only loads it).",
     ),
     path: str | None = typer.Option(
         None, "--path", help="Request path (default /v1/predict, or the URL's own path)."
@@ -78,8 +84,31 @@ def spike(
     rows: int = typer.Option(
         1, "--rows", help="Rows per generated request body.", rich_help_panel=LOAD
     ),
+    input_rows: int | None = typer.Option(
+        None,
+        "--input-rows",
+        help="Batch: rows of generated input (100000); --payloads gives a file or folder instead.",
+        rich_help_panel=PATTERNS,
+    ),
+    bootstrap: str | None = typer.Option(
+        None,
+        "--bootstrap",
+        help="Streaming: a running broker (host:port); default: spike starts one of its own.",
+        rich_help_panel=PATTERNS,
+    ),
+    device_factor: float | None = typer.Option(
+        None,
+        "--device-factor",
+        help="Edge: how many times slower the device runs the model than this machine "
+        "(default: the project's export.yaml, else the knowledge base).",
+        rich_help_panel=PATTERNS,
+    ),
     p99_ms: float | None = typer.Option(
-        None, "--p99-ms", help="p99 budget in ms (overrides mlship.yaml).", rich_help_panel=BUDGET
+        None,
+        "--p99-ms",
+        help="p99 budget in ms of the latency the pattern is about: per request, end to end "
+        "per event, per call on the device (overrides mlship.yaml).",
+        rich_help_panel=BUDGET,
     ),
     max_error_rate: float | None = typer.Option(
         None,
@@ -90,14 +119,34 @@ def spike(
     min_rps: float | None = typer.Option(
         None,
         "--min-rps",
-        help="Lowest throughput in req/s (overrides the target in mlship.yaml).",
+        help="Throughput floor: requests/s for a service, rows/s for a batch job, events/s for "
+        "a consumer (overrides mlship.yaml).",
+        rich_help_panel=BUDGET,
+    ),
+    max_memory_mb: float | None = typer.Option(
+        None,
+        "--max-memory-mb",
+        help="Batch: peak memory of the job; edge: memory the model takes (MiB).",
+        rich_help_panel=BUDGET,
+    ),
+    max_model_mb: float | None = typer.Option(
+        None, "--max-model-mb", help="Edge: size of the model file (MiB).", rich_help_panel=BUDGET
+    ),
+    max_lag: int | None = typer.Option(
+        None,
+        "--max-lag",
+        help="Streaming: events the consumer may still be behind at the end.",
         rich_help_panel=BUDGET,
     ),
     workers: int = typer.Option(
         1, "--workers", help="Locust worker processes (distributed mode).", rich_help_panel=CLIENT
     ),
     timeout: str | None = typer.Option(
-        None, "--timeout", help="Per-request timeout (5s).", rich_help_panel=CLIENT
+        None,
+        "--timeout",
+        help="Per-request timeout (5s); batch: the job's time limit (10m); streaming: the "
+        "wait for the last predictions (30s).",
+        rich_help_panel=CLIENT,
     ),
     max_outstanding: int = typer.Option(
         1000,
@@ -115,7 +164,10 @@ def spike(
         None, "--ready-timeout", help="Wait for GET /ready at most this long (60s)."
     ),
     serve_command: str | None = typer.Option(
-        None, "--serve-command", help="Command that starts the project (default: make serve)."
+        None,
+        "--serve-command",
+        help="Command that runs the project (default: its main command, e.g. make serve, "
+        "make run).",
     ),
     out: Path | None = typer.Option(
         None, "--out", help="Folder for the run folders (default: <project>/spikes)."
@@ -125,10 +177,17 @@ def spike(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Load-test a service and judge its tail latency, errors and throughput against the budget.
+    """Load a project the way its pattern is used and judge it against its budget.
 
-    Exit code: 0 PASS (or no budget), 1 FAIL, 2 bad input, 3 the service or the load
-    generator failed.
+    `mlship spike .` runs the project in this folder itself, with its own .venv: it serves
+    a service (online, chained) on a free port, runs a batch job on generated rows, starts a
+    broker and the consumer of a streaming project, or runs an edge project's exported
+    model variants as the target device would; then it stops everything it started.
+    `mlship spike http://127.0.0.1:8000` only loads a service that is already running (a
+    `make serve` you started yourself), judged by the mlship.yaml of the current folder.
+
+    Exit code: 0 PASS (or no budget), 1 FAIL, 2 bad input, 3 the project, the service or
+    the load generator failed, 130 interrupted (Ctrl-C; the partial result is saved).
     """
     with reported_errors():
         if compare is not None:
@@ -156,18 +215,32 @@ def spike(
             payloads=payloads,
             invalid_share=invalid_share,
             rows=rows,
+            input_rows=input_rows,
             p99_ms=p99_ms,
             max_error_rate=max_error_rate,
             min_rps=min_rps,
+            max_memory_mb=max_memory_mb,
+            max_model_mb=max_model_mb,
+            max_lag=max_lag,
             out=out,
             ready_timeout=ready_timeout,
             serve_command=serve_command,
+            bootstrap=bootstrap,
+            device_factor=device_factor,
         )
         from mlship.cli._spike_view import LiveView
 
-        with LiveView(enabled=not as_json) as view:
-            result = run_spike(options, progress=view.update)
+        try:
+            with LiveView(enabled=not as_json) as view:
+                result = run_spike(options, progress=view.update)
+        except KeyboardInterrupt:
+            from mlship.cli.output import print_error
+
+            print_error("interrupted: stopped what spike had started; nothing was measured")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         _show(result, as_json)
+    if result.interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED)
     if result.verdict == "FAIL":
         raise typer.Exit(EXIT_FAILED)
 

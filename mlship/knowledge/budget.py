@@ -4,18 +4,27 @@ Each criterion comes from the first of: a flag, the decision record's budget, th
 record's answers, the pattern's default in the knowledge base, the global default in
 ``mlship/data/sizing.yaml``. ``mlship new`` writes the resolved budget into the record;
 ``mlship spike`` judges against it (and without a record, only against its flags).
+
+Which criteria a pattern's budget has is a fact of the knowledge base
+(``spike.criteria`` in ``patterns/<name>.yaml``); without a pattern the budget is the
+service one: p99, error rate, throughput.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from mlship.contracts import Answers, Budget, DecisionRecord
 from mlship.knowledge.sizing import load_sizing
 
+if TYPE_CHECKING:
+    from mlship.knowledge.patterns import Pattern
+
 RECORD = "mlship.yaml"
-CRITERIA = ("p99_ms", "max_error_rate", "min_rps")
+SERVICE_CRITERIA = ("p99_ms", "max_error_rate", "min_rps")
+ALL_CRITERIA = (*SERVICE_CRITERIA, "max_memory_mb", "max_model_mb", "max_lag")
 
 
 @dataclass(frozen=True)
@@ -25,6 +34,9 @@ class BudgetFlags:
     p99_ms: float | None = None
     max_error_rate: float | None = None
     min_rps: float | None = None
+    max_memory_mb: float | None = None
+    max_model_mb: float | None = None
+    max_lag: int | None = None
 
 
 @dataclass(frozen=True)
@@ -35,13 +47,60 @@ class ResolvedBudget:
     source: dict[str, str] = field(default_factory=dict)
 
 
-def budget_from_answers(answers: Answers) -> Budget:
-    """What the questionnaire's answers say about the budget (recorded by ``--save``)."""
+def _batch_rate(answers: Answers) -> float | None:
+    """Rows per second a batch run needs: rows per run over the batch window.
+
+    Read leniently: the two answers belong to the questionnaire, which may not ask them.
+    """
+    rows = getattr(answers.traffic, "rows_per_run", None)
+    minutes = getattr(answers.latency, "window_minutes", None)
+    if not rows or not minutes:
+        return None
+    return float(rows) / (float(minutes) * 60.0)
+
+
+def budget_from_answers(answers: Answers, pattern: Pattern | None = None) -> Budget:
+    """What the questionnaire's answers say about the budget (recorded by ``--save``).
+
+    For a job the throughput floor is the rate a run needs to finish within its window;
+    for an export the device's memory bounds the model's memory and size.
+    """
+    kind = pattern.kind if pattern is not None else None
+    min_rps = answers.traffic.peak_rps
+    if kind == "job" or (kind is None and answers.traffic.arrival == "datasets"):
+        min_rps = _batch_rate(answers) or (min_rps if kind is None else None)
+    memory = model = None
+    if kind == "export":
+        device = load_sizing().device
+        if answers.hardware.device_memory_mb is not None:
+            memory = answers.hardware.device_memory_mb * device.model_memory_share
+        model = comfortable_model_mb(answers.hardware.target)
     return Budget(
         p99_ms=answers.latency.p99_ms,
         max_error_rate=load_sizing().budget.max_error_rate,
-        min_rps=answers.traffic.peak_rps,
+        min_rps=min_rps,
+        max_memory_mb=memory,
+        max_model_mb=model,
     )
+
+
+def comfortable_model_mb(target: str) -> float | None:
+    """The model size a device target downloads and holds comfortably (sizing.yaml)."""
+    return load_sizing().device.comfortable_size_mb.get(target)
+
+
+def criteria_of(pattern: Pattern | None) -> tuple[str, ...]:
+    """The criteria a pattern's budget has (the service ones without a pattern)."""
+    return tuple(pattern.spike.criteria) if pattern is not None else SERVICE_CRITERIA
+
+
+def _pattern_default(pattern: Pattern | None, name: str) -> float | None:
+    if pattern is None:
+        return None
+    if name == "p99_ms" and pattern.default_p99_ms is not None:
+        return pattern.default_p99_ms
+    value = pattern.spike.defaults.get(name)  # type: ignore[call-overload]
+    return None if value is None else float(value)
 
 
 def resolve_budget(
@@ -49,28 +108,42 @@ def resolve_budget(
     record: DecisionRecord | None,
     pattern_p99_ms: float | None = None,
     *,
-    defaults: Collection[str] = CRITERIA,
+    defaults: Collection[str] = ALL_CRITERIA,
+    pattern: Pattern | None = None,
+    criteria: tuple[str, ...] | None = None,
 ) -> ResolvedBudget:
     """Flags, then the record's budget, then its answers, then the defaults of ``defaults``.
 
+    ``criteria`` limits the budget to those names (a spike asks for its pattern's); by
+    default the service criteria are resolved, plus the pattern's own when one is given.
     ``mlship new`` fills every criterion; ``mlship spike`` judges only what a flag or the
-    record states (and the global error budget when a record exists), never a p99 nobody set.
+    record states, plus the defaults it names (never a p99 nobody set).
     """
     stored = record.budget if record is not None else Budget()
     answers = record.answers if record is not None else None
-    answered = budget_from_answers(answers) if answers is not None else Budget()
+    answered = budget_from_answers(answers, pattern) if answers is not None else Budget()
     sizing = load_sizing().budget
-    fallback = Budget(p99_ms=pattern_p99_ms or sizing.p99_ms, max_error_rate=sizing.max_error_rate)
-    chosen: dict[str, float | None] = {}
+    wanted = criteria or tuple(dict.fromkeys((*SERVICE_CRITERIA, *criteria_of(pattern))))
+    chosen: dict[str, float | int | None] = {}
     source: dict[str, str] = {}
-    for name in CRITERIA:
-        candidates = [("flag", getattr(flags, name)), (RECORD, getattr(stored, name))]
+    for name in wanted:
+        candidates: list[tuple[str, float | int | None]] = [
+            ("flag", getattr(flags, name)),
+            (RECORD, getattr(stored, name)),
+        ]
         if name != "max_error_rate":  # the answers hold no error budget
             candidates.append((f"{RECORD} answers", getattr(answered, name)))
         if name in defaults:
-            candidates.append(("default", getattr(fallback, name)))
-        chosen[name] = next((value for _, value in candidates if value is not None), None)
-        found = next((where for where, value in candidates if value is not None), None)
-        if found is not None:
-            source[name] = found
-    return ResolvedBudget(Budget(**chosen), source)
+            if name == "p99_ms":
+                fallback = pattern_p99_ms or _pattern_default(pattern, name) or sizing.p99_ms
+                candidates.append(("default", fallback))
+            elif name == "max_error_rate":
+                candidates.append(("default", sizing.max_error_rate))
+            else:
+                candidates.append(("default", _pattern_default(pattern, name)))
+        for where, value in candidates:
+            if value is not None:
+                chosen[name] = int(value) if name == "max_lag" else value
+                source[name] = where
+                break
+    return ResolvedBudget(Budget.model_validate(chosen), source)

@@ -108,6 +108,51 @@ class Exclusion(_Strict):
         return self
 
 
+Criterion = Literal[
+    "p99_ms", "max_error_rate", "min_rps", "max_memory_mb", "max_model_mb", "max_lag"
+]
+
+
+class Device(_Strict):
+    """How a spike runs an exported model as the target device would."""
+
+    threads: Annotated[int, Field(gt=0)] = Field(description="Intra-op threads the device has.")
+    batch_rows: list[Annotated[int, Field(gt=0)]] = Field(
+        min_length=1, description="Rows per call: 1 for what a user just did, more for a queue."
+    )
+    factor: Annotated[float, Field(gt=0)] = Field(
+        description="How many times slower than one server core the device runs a model; "
+        "the project's own factor (its export report) wins over this one."
+    )
+
+
+class SpikeBudget(_Strict):
+    """What ``mlship spike`` judges a project of this pattern on.
+
+    The load itself follows ``kind``: requests for a service, rows for a job, events for a
+    consumer, the exported variants for an export.
+    """
+
+    criteria: list[Criterion] = Field(
+        ["p99_ms", "max_error_rate", "min_rps"],
+        min_length=1,
+        description="The budget's criteria, in the order a report lists them.",
+    )
+    defaults: dict[Criterion, Annotated[float, Field(ge=0)]] = Field(
+        {}, description="Values for criteria that no flag, record or answer sets."
+    )
+    devices: dict[str, Device] = Field(
+        {}, description="An export's target devices (hardware.target -> how it runs models)."
+    )
+
+    @model_validator(mode="after")
+    def _defaults_are_criteria(self) -> SpikeBudget:
+        stray = sorted(set(self.defaults) - set(self.criteria))
+        if stray:
+            raise ValueError(f"defaults for criteria not listed in criteria: {', '.join(stray)}")
+        return self
+
+
 class Pattern(_Strict):
     """One deployment pattern: what it is, its trade-offs, and how the engine scores it."""
 
@@ -150,6 +195,9 @@ class Pattern(_Strict):
         None,
         description="p99 budget in ms a new project of this pattern gets when neither a flag "
         "nor a decision record sets one (a consumer tolerates more than a live service).",
+    )
+    spike: SpikeBudget = Field(
+        SpikeBudget(), description="What `mlship spike` judges a project of this pattern on."
     )
     base_score: Annotated[float, Field(ge=0, le=1)]
     rules: list[Rule] = []

@@ -70,7 +70,7 @@ def pattern_of(spec: ProjectSpec) -> Pattern:
 def _budget(spec: ProjectSpec, knowledge: Pattern) -> Budget:
     """Flags first, then the decision record's budget, then its answers, then defaults."""
     flags = BudgetFlags(spec.p99_ms, spec.max_error_rate, spec.min_rps)
-    return resolve_budget(flags, spec.decision, knowledge.default_p99_ms).budget
+    return resolve_budget(flags, spec.decision, pattern=knowledge).budget
 
 
 def _check_pattern_options(spec: ProjectSpec, knowledge: Pattern) -> None:

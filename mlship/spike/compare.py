@@ -1,7 +1,9 @@
 """``mlship spike --compare A B``: what changed between two saved runs.
 
 A and B are run folders (``spikes/<timestamp>/``) or their ``result.json`` files. The
-difference is B minus A; for latency and errors lower is better, for throughput higher.
+difference is B minus A; for latency, errors, memory, size and lag lower is better, for
+throughput higher. Both runs must be of the same kind of load (two batch runs, two
+service runs, ...).
 """
 
 from __future__ import annotations
@@ -45,11 +47,15 @@ def load_result(path: Path) -> SpikeResult:
         ) from None
 
 
-def _metrics(result: SpikeResult) -> dict[str, tuple[float | None, bool]]:
-    """name -> (value, higher is better)."""
+Metrics = dict[str, tuple[float | None, bool]]
+
+
+def _stats_metrics(result: SpikeResult) -> Metrics:
     s = result.stats
+    if s is None:
+        return {}
     lat = s.latency_ms
-    out: dict[str, tuple[float | None, bool]] = {
+    out: Metrics = {
         "requests": (float(s.requests), True),
         "rps": (s.rps, True),
         "ok_rps": (s.ok_rps, True),
@@ -62,6 +68,45 @@ def _metrics(result: SpikeResult) -> dict[str, tuple[float | None, bool]]:
         "max_ms": (lat.max, False),
         "error_rate": (s.error_rate, False),
     }
+    if result.stream is not None:
+        st = result.stream
+        out["dlq_rate"] = (st.dlq_rate, False)
+        out["missing"] = (float(st.missing), False)
+        out["end_lag"] = (None if st.end_lag is None else float(st.end_lag), False)
+    return out
+
+
+def _batch_metrics(result: SpikeResult) -> Metrics:
+    b = result.batch
+    if b is None:
+        return {}
+    return {
+        "rows": (float(b.rows), True),
+        "rows_per_s": (b.rows_per_s, True),
+        "wall_rows_per_s": (b.wall_rows_per_s, True),
+        "job_seconds": (b.job_seconds, False),
+        "peak_memory_mb": (b.peak_memory_mb, False),
+        "reject_rate": (b.reject_rate, False),
+        "error_rate": (b.error_rate, False),
+    }
+
+
+def _edge_metrics(result: SpikeResult) -> Metrics:
+    e = result.edge
+    if e is None:
+        return {}
+    out: Metrics = {}
+    for v in e.variants:
+        out[f"{v.name}.size_mb"] = (v.size_mb, False)
+        out[f"{v.name}.memory_mb"] = (v.memory_mb, False)
+        for c in v.cases:
+            out[f"{v.name}.rows{c.rows}.device_p99_ms"] = (c.device_p99_ms, False)
+    return out
+
+
+def _metrics(result: SpikeResult) -> Metrics:
+    """name -> (value, higher is better)."""
+    out = {**_stats_metrics(result), **_batch_metrics(result), **_edge_metrics(result)}
     if result.capacity is not None:
         out["sustainable_rps"] = (result.capacity.sustainable_rps, True)
     return out
@@ -85,7 +130,13 @@ def compare(a: SpikeResult, b: SpikeResult) -> list[Change]:
 def compare_paths(a: Path, b: Path) -> dict[str, Any]:
     """The comparison as data (the ``--compare --json`` contract)."""
     ra, rb = load_result(a), load_result(b)
+    if ra.kind != rb.kind:
+        raise InputError(
+            f"--compare: {a} is a {ra.kind} run and {b} a {rb.kind} run; compare runs of "
+            "the same kind of load"
+        )
     return {
+        "kind": ra.kind,
         "a": {"path": str(a), "started": ra.started, "verdict": ra.verdict},
         "b": {"path": str(b), "started": rb.started, "verdict": rb.verdict},
         "metrics": [asdict(c) for c in compare(ra, rb)],

@@ -1,4 +1,5 @@
-"""Request bodies for a spike: generated from the model's input schema or read from a file.
+"""Request bodies for a spike: generated from the model's input schema, from a chained
+project's own corpus of utterances, or read from a file.
 
 A deliberately invalid share (``--invalid-share``) measures error handling under load:
 the service should reject those bodies quickly with a 4xx, not fail with a 5xx or, worse,
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,6 +89,17 @@ def from_schema(schema: InputSchema, rows: int = 1, seed: int = 0) -> list[str]:
     return bodies
 
 
+def from_texts(texts: list[str], rows: int = 1, seed: int = 0) -> list[str]:
+    """Bodies ``{"instances": [{"text": ...}, ...]}`` from a project's own utterances."""
+    rng = random.Random(seed)
+    bodies = []
+    for i in range(min(GENERATED, max(len(texts), 1))):
+        picked = [texts[(i + k * 7) % len(texts)] for k in range(rows)] if texts else []
+        rng.shuffle(picked)
+        bodies.append(json.dumps({"instances": [{"text": t} for t in picked]}))
+    return bodies
+
+
 def read_file(path: Path) -> list[str]:
     """Bodies from an NDJSON file, one JSON document per line; errors carry line numbers."""
     try:
@@ -129,6 +142,12 @@ def invalid_variants(valid: list[str], seed: int = 1) -> list[str]:
     for text in valid[:32]:
         body: Any = json.loads(text)
         rows = body.get("instances") if isinstance(body, dict) else None
+        if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "text" in rows[0]:
+            out.append(json.dumps({"instances": [{"text": 5}]}))  # a number for a text
+            out.append(json.dumps({"instances": [{}]}))  # no text
+            out.append(json.dumps({"instances": [{"text": None}]}))
+            out.append(json.dumps({"texts": [rows[0]["text"]]}))  # wrong key
+            continue
         if not (isinstance(rows, list) and rows and isinstance(rows[0], list) and rows[0]):
             continue
         first = list(rows[0])
@@ -148,9 +167,17 @@ def check_share(share: float) -> None:
 
 
 def load(
-    *, payload_file: Path | None, manifest: Path | None, invalid_share: float, rows: int = 1
+    *,
+    payload_file: Path | None,
+    manifest: Path | None,
+    invalid_share: float,
+    rows: int = 1,
+    pipeline: Path | None = None,
+    corpus: Callable[[], list[str]] | None = None,
 ) -> Payloads:
-    """Pick the bodies for a run: the file wins, else the manifest, else a clear error."""
+    """Pick the bodies for a run: the file wins, else the model's manifest, else a chained
+    project's corpus (its ``models/pipeline.json`` says the models are built), else a
+    clear error."""
     check_share(invalid_share)
     if rows < 1:
         raise InputError(f"--rows: {rows!r} must be 1 or more")
@@ -160,11 +187,15 @@ def load(
     elif manifest is not None and manifest.is_file():
         valid = from_schema(read_schema(manifest), rows=rows)
         source = f"generated from {manifest}"
+    elif pipeline is not None and pipeline.is_file() and corpus is not None:
+        valid = from_texts(corpus(), rows=rows)
+        source = f"generated from the project's corpus (models in {pipeline})"
     else:
         raise InputError(
-            "no request bodies: no --payloads file and no models/manifest.json to build them from",
-            hint="in a generated project run `make model` first (it writes models/manifest.json), "
-            "or give --payloads FILE.ndjson",
+            "no request bodies: no --payloads file and no models/manifest.json (or "
+            "models/pipeline.json) to build them from",
+            hint="in a generated project run `make model` first (it writes the model's "
+            "manifest), or give --payloads FILE.ndjson",
         )
     invalid = invalid_variants(valid) if invalid_share > 0 else []
     return Payloads(valid=valid, invalid=invalid, source=source)

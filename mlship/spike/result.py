@@ -1,6 +1,11 @@
 """The result of a spike: the ``--json`` contract and the ``result.json`` saved with a run.
 
-``SCHEMA_VERSION`` changes whenever a field is renamed or removed; a test pins the keys.
+One shape for every pattern: ``kind`` says which load ran (``service``: requests,
+``consumer``: events through a broker, ``job``: rows through a batch job, ``export``: the
+exported model variants), and the figures sit in ``stats`` (requests or events), ``batch``
+or ``edge``; ``stream`` adds what only a consumer has. ``SCHEMA_VERSION`` changes whenever
+a field is renamed or removed; a test pins the keys. Version 1 results (services only)
+still load.
 """
 
 from __future__ import annotations
@@ -9,9 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 Verdict = Literal["PASS", "FAIL"]
+Kind = Literal["service", "job", "consumer", "export"]
 
 
 class Model(BaseModel):
@@ -91,9 +97,15 @@ class Stats(Model):
 
 
 class BudgetUsed(Model):
+    """The budget judged, where each criterion came from, and the throughput's unit."""
+
     p99_ms: float | None
     max_error_rate: float | None
     min_rps: float | None
+    max_memory_mb: float | None = None
+    max_model_mb: float | None = None
+    max_lag: int | None = None
+    unit: str = "req/s"
     source: dict[str, str]
 
 
@@ -126,32 +138,142 @@ class Capacity(Model):
 
 
 class Target(Model):
-    url: str
-    path: str
+    """Where the load went: a URL (services), a broker (consumers), a project folder."""
+
+    url: str | None
+    path: str | None
     project: str | None
     started_by_spike: bool
 
 
 class Profile(Model):
-    kind: Literal["closed", "open", "capacity"]
+    """The load's shape: open or closed model, a capacity search, rows, variants."""
+
+    kind: Literal["closed", "open", "capacity", "rows", "variants"]
     description: str
     users: int | None = None
     spawn_rate: float | None = None
     rate: float | None = None
     duration_s: float | None = None
     arrivals: str | None = None
-    workers: int
-    timeout_s: float
-    invalid_share: float
-    payloads: str
+    rows: int | None = None
+    threads: int | None = None
+    workers: int = 1
+    timeout_s: float | None = None
+    invalid_share: float = 0.0
+    payloads: str = ""
+
+
+class BatchPart(Model):
+    """One part of a batch run: its rows, how long it took, when it was done."""
+
+    name: str
+    records: int
+    rejected: int
+    seconds: float
+    rows_per_s: float
+    done_at_s: float | None
+
+
+class BatchSecond(Model):
+    """One second of a batch run: rows finished so far, the rate, the memory then."""
+
+    t: int
+    rows_done: int
+    rows_per_s: float
+    memory_mb: float | None
+
+
+class BatchStats(Model):
+    """A batch job's run: rows, rejects, throughput (job's own and wall clock), memory."""
+
+    rows: int
+    scored: int
+    rejected: int
+    reject_rate: float
+    planted_bad: int
+    unexpected_rejects: int
+    error_rate: float
+    job_seconds: float
+    wall_seconds: float
+    rows_per_s: float
+    wall_rows_per_s: float
+    peak_memory_mb: float | None
+    memory_measure: str
+    processes: int
+    exit_code: int
+    status: str | None
+    parts: list[BatchPart]
+    timeseries: list[BatchSecond]
+    projected_run_s: float | None
+    window_s: float | None
+
+
+class StreamStats(Model):
+    """What only a consumer has: predictions read back, dead letters, lag at the end."""
+
+    bootstrap: str
+    input_topic: str
+    output_topic: str
+    dlq_topic: str
+    produced: int
+    predictions: int
+    duplicates: int
+    dead_lettered: int
+    missing: int
+    dlq_rate: float
+    end_lag: int | None
+    lag_detail: str
+    broker_started_by_spike: bool
+    consumer_stopped_at_s: float | None = None
+
+
+class EdgeCase(Model):
+    """One variant at one call size: latency measured here and on the device."""
+
+    rows: int
+    runs: int
+    p50_ms: float
+    p99_ms: float
+    device_p99_ms: float
+
+
+class EdgeVariant(Model):
+    name: str
+    file: str
+    shipped: bool
+    size_mb: float
+    memory_mb: float | None
+    cases: list[EdgeCase]
+    verdict: Verdict | None
+    criteria: list[Criterion]
+
+
+class EdgeStats(Model):
+    """The exported variants run with the target device's threads and call sizes."""
+
+    target: str
+    threads: int
+    device_factor: float
+    factor_source: str
+    latency: Literal["measured", "estimated"]
+    shipped: str
+    exported: str | None
+    variants: list[EdgeVariant]
 
 
 class SpikeResult(Model):
     schema_version: int = SCHEMA_VERSION
     started: str
+    pattern: str | None = None
+    kind: Kind = "service"
+    interrupted: bool = False
     target: Target
     profile: Profile
-    stats: Stats
+    stats: Stats | None
+    batch: BatchStats | None = None
+    stream: StreamStats | None = None
+    edge: EdgeStats | None = None
     capacity: Capacity | None
     budget: BudgetUsed
     verdict: Verdict | None

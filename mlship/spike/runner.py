@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlship.errors import ToolError
+from mlship.spike.interrupts import shielded
 from mlship.spike.payloads import Payloads
 from mlship.spike.profiles import ClientSettings
 from mlship.spike.records import DONE_GLOB, Record, RecordReader, read_all
@@ -33,6 +34,14 @@ STOP_GRACE_S = 15.0
 POLL_S = 0.25
 
 Progress = Callable[[dict[str, Any]], None]
+
+
+class LoadInterrupted(Exception):
+    """Ctrl-C ended a load run early; ``records`` holds what was measured until then."""
+
+    def __init__(self, records: list[Record]) -> None:
+        super().__init__("interrupted")
+        self.records = records
 
 
 @dataclass(frozen=True)
@@ -141,11 +150,17 @@ def run_load(
             env=env,
             start_new_session=True,
         )
+    interrupted = False
     try:
         _watch(run, process, raw, progress)
+    except KeyboardInterrupt:
+        interrupted = True
     finally:
-        _stop(process)
+        with shielded():
+            _stop(process)
     records = read_all(raw)
+    if interrupted:
+        raise LoadInterrupted(records)
     if not records:
         raise ToolError(
             f"the load generator recorded no request (locust exit code {process.returncode})\n"

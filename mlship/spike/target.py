@@ -1,15 +1,14 @@
 """What a spike loads: a running service at a URL, or a project that spike starts itself.
 
-A project is started with its own run command (``make serve``) on a free loopback port
-in a process group of its own, so that stopping it stops everything it spawned. The
-wait for readiness is bounded; when the service fails, the error carries its log tail.
+A service project is started with its own run command (``make serve``) and its own
+interpreter on a free loopback port, in a process group of its own, so that stopping it
+stops everything it spawned. The wait for readiness is bounded; when the service fails,
+the error carries its log tail.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
 import socket
 import subprocess
 import time
@@ -21,6 +20,9 @@ from types import TracebackType
 from urllib.parse import urlsplit
 
 from mlship.errors import InputError, ToolError
+from mlship.spike import processes
+from mlship.spike.interrupts import shielded
+from mlship.spike.project import Interpreter, project_interpreter
 
 DEFAULT_PATH = "/v1/predict"
 READY_PATH = "/ready"
@@ -53,7 +55,10 @@ def resolve(target: str, path: str | None) -> Target:
         base = f"http://{host}:{port or 80}"
         chosen = path or (url.path if url.path not in ("", "/") else DEFAULT_PATH)
         cwd = Path.cwd()
-        is_project = (cwd / "mlship.yaml").is_file() or (cwd / "models" / "manifest.json").is_file()
+        is_project = any(
+            (cwd / name).is_file()
+            for name in ("mlship.yaml", "models/manifest.json", "models/pipeline.json")
+        )
         return Target(base_url=base, path=chosen, project=cwd if is_project else None, start=False)
     folder = Path(target)
     if not folder.is_dir():
@@ -62,7 +67,7 @@ def resolve(target: str, path: str | None) -> Target:
         )
     if not (folder / "Makefile").is_file():
         raise InputError(
-            f"target: {folder.resolve()} has no Makefile, so spike cannot start its service",
+            f"target: {folder.resolve()} has no Makefile, so spike cannot run the project",
             hint="run spike in a project made by `mlship new`, or give a running service's URL",
         )
     return Target(base_url="", path=path or DEFAULT_PATH, project=folder.resolve(), start=True)
@@ -103,27 +108,37 @@ def wait_until_reachable(base_url: str, ready_timeout: float) -> None:
         raise ToolError(f"target {base_url} stayed not ready (503) for {ready_timeout:g} s")
 
 
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return "(no log)"
-    tail = text.splitlines()[-lines:]
-    return "\n".join(tail) if tail else "(the log is empty)"
+def log_tail(path: Path, lines: int = processes.LOG_TAIL_LINES) -> str:
+    return processes.log_tail(path, lines)
 
 
 class Service:
-    """A project's service, started on a free loopback port and stopped on exit."""
+    """A project's service, started on a free loopback port and stopped on exit.
+
+    It runs with the project's own interpreter (``.venv`` when there is one): ``make
+    serve`` reads ``PYTHON`` from the environment, and the venv comes first on ``PATH``.
+    """
 
     def __init__(
-        self, project: Path, log_path: Path, ready_timeout: float, command: str | None = None
+        self,
+        project: Path,
+        log_path: Path,
+        ready_timeout: float,
+        command: str | None = None,
+        interpreter: Interpreter | None = None,
     ) -> None:
         self.project = project
         self.log_path = log_path
         self.ready_timeout = ready_timeout
         self.port = free_port()
+        self.interpreter = interpreter or project_interpreter(project)
         self.command = shlex.split(command) if command else ["make", "serve"]
-        self.command += ["HOST=127.0.0.1", f"PORT={self.port}"] if not command else []
+        if not command:
+            self.command += [
+                "HOST=127.0.0.1",
+                f"PORT={self.port}",
+                f"PYTHON={self.interpreter.python}",
+            ]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -135,7 +150,8 @@ class Service:
         try:
             self.wait_ready()
         except BaseException:
-            self.stop()
+            with shielded():
+                self.stop()
             raise
         return self
 
@@ -145,32 +161,15 @@ class Service:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        with shielded():
+            self.stop()
 
     def start(self) -> None:
-        env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(self.port), **_project_python()}
-        with self.log_path.open("wb") as log:
-            try:
-                self.process = subprocess.Popen(
-                    self.command,
-                    cwd=self.project,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    env=env,
-                    start_new_session=True,
-                )
-            except OSError as error:
-                raise ToolError(
-                    f"cannot run {shlex.join(self.command)!r} in {self.project}: {error}"
-                ) from None
+        env = self.interpreter.env(HOST="127.0.0.1", PORT=str(self.port))
+        self.process = processes.start(self.command, self.project, env, self.log_path)
 
     def _failure(self, message: str) -> ToolError:
-        tail = log_tail(self.log_path)
-        return ToolError(
-            f"{message}\nservice log ({self.log_path}, last lines):\n{tail}",
-            hint=f"run `{shlex.join(self.command)}` in {self.project} to see it fail yourself",
-        )
+        return processes.failure(message, self.log_path, self.command, self.project)
 
     def wait_ready(self) -> None:
         assert self.process is not None
@@ -189,40 +188,4 @@ class Service:
 
     def stop(self) -> None:
         """SIGTERM to the whole process group, then SIGKILL if it lingers."""
-        process = self.process
-        if process is None or (process.poll() is not None and not _group_alive(process.pid)):
-            return
-        for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(process.pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait
-            while time.monotonic() < deadline and _group_alive(process.pid):
-                process.poll()
-                time.sleep(0.05)
-            if not _group_alive(process.pid):
-                break
-        process.poll()
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _project_python() -> dict[str, str]:
-    """Serve with the active virtual environment's Python, as ``make serve`` would by hand.
-
-    A launcher between the shell and mlship (pyenv's shims, for one) may put its own
-    interpreter first on PATH, and ``make serve`` would then run a Python without the
-    project installed.
-    """
-    venv = os.environ.get("VIRTUAL_ENV")
-    python = os.path.join(venv, "bin", "python") if venv else ""
-    return {"PYTHON": python} if python and os.path.exists(python) else {}
+        processes.stop(self.process)

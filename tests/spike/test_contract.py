@@ -24,9 +24,15 @@ BUDGET = {"p99_ms": 200.0, "max_error_rate": 0.01, "min_rps": 30.0}
 TOP_KEYS = {
     "schema_version",
     "started",
+    "pattern",
+    "kind",
+    "interrupted",
     "target",
     "profile",
     "stats",
+    "batch",
+    "stream",
+    "edge",
     "capacity",
     "budget",
     "verdict",
@@ -69,12 +75,23 @@ PROFILE_KEYS = {
     "rate",
     "duration_s",
     "arrivals",
+    "rows",
+    "threads",
     "workers",
     "timeout_s",
     "invalid_share",
     "payloads",
 }
-BUDGET_KEYS = {"p99_ms", "max_error_rate", "min_rps", "source"}
+BUDGET_KEYS = {
+    "p99_ms",
+    "max_error_rate",
+    "min_rps",
+    "max_memory_mb",
+    "max_model_mb",
+    "max_lag",
+    "unit",
+    "source",
+}
 CRITERION_KEYS = {"name", "limit", "measured", "passed", "reason"}
 ARTIFACT_KEYS = {"dir", "raw", "service_log", "json", "markdown", "html"}
 
@@ -99,7 +116,13 @@ def result(run: CliRun) -> dict[str, Any]:
 
 def test_json_contract_keys(result: dict[str, Any]) -> None:
     assert set(result) == TOP_KEYS
-    assert result["schema_version"] == 1
+    assert result["schema_version"] == 2
+    assert (result["pattern"], result["kind"], result["interrupted"]) == (
+        "online",
+        "service",
+        False,
+    )
+    assert result["batch"] is None and result["stream"] is None and result["edge"] is None
     assert set(result["stats"]) == STATS_KEYS
     assert set(result["stats"]["latency_ms"]) == LATENCY_KEYS
     assert set(result["stats"]["schedule"]) == SCHEDULE_KEYS
