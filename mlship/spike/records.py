@@ -11,7 +11,9 @@ A line is ``t,latency_ms,outcome,valid,late``:
   model), in seconds since the epoch;
 - ``latency_ms``: from ``t`` to the end of the response; empty when nothing was sent;
 - ``outcome``: the HTTP status code, or ``timeout``, ``refused``, ``reset``, ``dropped``
-  (not sent: too many requests outstanding) or ``error:<Type>``;
+  (not sent: too many requests outstanding) or ``error:<Type>``; for events through a
+  broker (written by a streaming project's own load generator): ``ok`` (a prediction
+  came back), ``dlq`` (the event went to the dead-letter topic) or ``missing``;
 - ``valid``: 1 for a valid body, 0 for a deliberately invalid one;
 - ``late``: 1 when the request went out later than the late threshold after ``t``.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 HEADER = "t,latency_ms,outcome,valid,late"
 RECORD_GLOB = "records-*.csv"
 DONE_GLOB = "done-*"
+EVENT_OUTCOMES = ("ok", "dlq", "missing")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,12 @@ class Record:
 
     @property
     def ok(self) -> bool:
-        """A valid body must get a 2xx; an invalid one a 4xx (rejected, not crashed)."""
+        """A valid body must get a 2xx; an invalid one a 4xx (rejected, not crashed).
+
+        An event must get a prediction; an invalid one belongs in the dead-letter topic.
+        """
+        if self.outcome in EVENT_OUTCOMES:
+            return self.outcome == ("ok" if self.valid else "dlq")
         code = self.status
         if code is None:
             return False
@@ -56,7 +64,11 @@ class Record:
             if not self.valid and 200 <= code < 300:
                 return "invalid body accepted (2xx)"
             return f"status {code}"
+        if self.outcome == "ok":
+            return "invalid event predicted"
         return {
+            "dlq": "dead-lettered",
+            "missing": "missing (no prediction)",
             "timeout": "timeout",
             "refused": "connection refused",
             "reset": "connection reset",

@@ -99,7 +99,10 @@ def has_budget(budget: BudgetUsed) -> bool:
 
 
 def _num(value: float, unit: str) -> str:
-    text = f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    if float(value).is_integer():
+        text = f"{value:.0f}"
+    else:
+        text = f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
     return f"{text} {unit}".rstrip()
 
 
