@@ -56,12 +56,16 @@ def _check_out(out: Path | None) -> None:
             break
 
 
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _check_applicable(options: SpikeOptions, kind: str, name: str, allowed: set[str]) -> None:
     stray = sorted(options.given() & set(FLAGS) - allowed)
     if stray:
         flags = ", ".join(FLAGS[s] for s in stray)
         raise InputError(
-            f"{flags}: not for a {name} project (its spike loads {KIND_LOAD[kind]})",
+            f"{flags}: not for {article(name)} {name} project (its spike loads {KIND_LOAD[kind]})",
             hint="docs/spike.md lists the options of each pattern's spike",
         )
 
