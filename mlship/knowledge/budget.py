@@ -14,13 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from mlship.contracts import Answers, Budget, DecisionRecord
+from mlship.knowledge.patterns import Pattern
 from mlship.knowledge.sizing import load_sizing
-
-if TYPE_CHECKING:
-    from mlship.knowledge.patterns import Pattern
 
 RECORD = "mlship.yaml"
 SERVICE_CRITERIA = ("p99_ms", "max_error_rate", "min_rps")

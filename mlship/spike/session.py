@@ -12,9 +12,18 @@ from __future__ import annotations
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mlship.errors import InputError, Interrupted
-from mlship.spike import artifacts, target, verdict
+from mlship.spike import (
+    artifacts,
+    batch_spike,
+    edge_spike,
+    http_spike,
+    stream_spike,
+    target,
+    verdict,
+)
 from mlship.spike.options import FLAGS, SpikeOptions
 from mlship.spike.project import Project, load_project
 from mlship.spike.result import BudgetUsed, SpikeResult
@@ -28,6 +37,9 @@ KIND_LOAD = {
     "consumer": "events through the broker",
     "export": "the exported model variants",
 }
+
+
+RUNNERS: dict[str, Any] = {"job": batch_spike, "consumer": stream_spike, "export": edge_spike}
 
 
 @dataclass(frozen=True)
@@ -93,18 +105,11 @@ def plan(options: SpikeOptions) -> Plan:
     budget = verdict.resolve_budget(record, flags, pattern)
     spike: Spike
     if kind == "service":
-        from mlship.spike import http_spike
-
         _check_applicable(options, kind, name, http_spike.OPTIONS)
         spike = http_spike.plan(options, where, project, budget)
     else:
         assert project is not None
-        if kind == "job":
-            from mlship.spike import batch_spike as module
-        elif kind == "consumer":
-            from mlship.spike import stream_spike as module  # type: ignore[no-redef]
-        else:
-            from mlship.spike import edge_spike as module  # type: ignore[no-redef]
+        module = RUNNERS[kind]
         _check_applicable(options, kind, name, module.OPTIONS)
         spike = module.plan(options, project, budget)
     base = options.out or (where.project or Path.cwd()) / "spikes"

@@ -9,16 +9,13 @@ and says so, rather than passing by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mlship.contracts import DecisionRecord
 from mlship.errors import InputError
 from mlship.knowledge import budget as budgets
+from mlship.knowledge.patterns import Pattern
 from mlship.spike.profiles import positive
 from mlship.spike.result import BudgetUsed, Capacity, Criterion, Stats, Verdict
-
-if TYPE_CHECKING:
-    from mlship.knowledge.patterns import Pattern
 
 FLAG_OF = {
     "p99_ms": "--p99-ms",

@@ -63,9 +63,7 @@ def test_bad_flags_exit_2_and_write_nothing(
 
 
 def test_find_capacity_needs_a_p99_budget(tmp_path: Path) -> None:
-    # a decision record always brings its pattern's default p99: only a project without one
-    # (or a bare URL) can lack a p99 budget
-    project = make_project(tmp_path / "p", server_command("fast"))
+    project = make_project(tmp_path / "p", server_command("fast"), budget={"max_error_rate": 0.01})
     run = spike_cli(str(project), "--find-capacity")
     assert run.code == EXIT_BAD_INPUT
     assert "--find-capacity needs a p99 budget" in run.stderr
