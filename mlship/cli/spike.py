@@ -42,11 +42,15 @@ def spike(
     rate: float | None = typer.Option(
         None,
         "--rate",
-        help="Open model: requests per second on a fixed schedule.",
+        help="Open model: requests (streaming: events) per second on a fixed schedule.",
         rich_help_panel=LOAD,
     ),
     duration: str | None = typer.Option(
-        None, "--duration", "-t", help="How long: 30, 30s, 2m (default 30s).", rich_help_panel=LOAD
+        None,
+        "--duration",
+        "-t",
+        help="How long: 30, 30s, 2m (default 30s); edge: each variant and call size (2s).",
+        rich_help_panel=LOAD,
     ),
     arrivals: str = typer.Option(
         "uniform", "--arrivals", help="Open model: uniform or poisson.", rich_help_panel=LOAD
