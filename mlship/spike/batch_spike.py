@@ -188,19 +188,14 @@ def _watch(
     deadline = time.monotonic() + p.time_limit_s
     done_at: dict[str, float] = {}
     rows_at: list[tuple[float, int]] = []
-    rows_done = 0
-    interrupted = False
+    watched = Watched(started, started, None, done_at, rows_at, False)
     try:
         while process.poll() is None:
             if time.monotonic() > deadline:
                 break
             time.sleep(POLL_S)
             now = time.time()
-            for name, marker in _markers(output).items():
-                if name not in done_at:
-                    done_at[name] = now - started
-                    rows_done += int(marker.get("records", 0))
-                    rows_at.append((now - started, rows_done))
+            rows_done = _collect(output, watched, now)
             if progress is not None:
                 elapsed = now - started
                 memory = sampler.peak_mb
@@ -212,8 +207,21 @@ def _watch(
                     }
                 )
     except KeyboardInterrupt:
-        interrupted = True
-    return Watched(started, time.time(), process.poll(), done_at, rows_at, interrupted)
+        watched.interrupted = True
+    watched.ended = time.time()
+    watched.exit_code = process.poll()
+    return watched
+
+
+def _collect(output: Path, watched: Watched, now: float) -> int:
+    """Note the parts committed since the last look; returns the rows done so far."""
+    rows_done = watched.rows_at[-1][1] if watched.rows_at else 0
+    for name, marker in _markers(output).items():
+        if name not in watched.done_at:
+            watched.done_at[name] = now - watched.started
+            rows_done += int(marker.get("records", 0))
+            watched.rows_at.append((now - watched.started, rows_done))
+    return rows_done
 
 
 def _parts(run: dict[str, Any], watched: Watched) -> list[BatchPart]:
@@ -391,6 +399,7 @@ def _execute(p: BatchSpike, run_dir: Path, progress: Progress | None) -> Outcome
             sampler.stop()
             timed_out = process.poll() is None
             processes.stop(process)
+    _collect(output, watched, watched.ended)  # parts committed since the last look
     if watched.interrupted and not watched.rows_at:
         shutil.rmtree(work, ignore_errors=True)
         raise Interrupted("interrupted before the job finished a part: nothing measured")

@@ -258,6 +258,44 @@ def test_batch_spike_fails_a_throughput_the_job_cannot_reach(batch_project: Proj
     assert {"rows_per_s", "peak_memory_mb", "reject_rate"} <= names
 
 
+def test_ctrl_c_stops_the_job_and_keeps_the_parts_it_finished(batch_project: Project) -> None:
+    runs = batch_project.path / "spikes"
+    before = set(runs.iterdir()) if runs.exists() else set()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlship", "spike", ".", "--input-rows", "300000", "--json"],
+        cwd=batch_project.path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_user_env(),
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while not list(runs.glob("*/work/output/_parts/*.json")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    result = _result(subprocess.CompletedProcess(process.args, process.returncode, out, err), 130)
+    assert result["interrupted"] is True and result["verdict"] is None
+    batch = result["batch"]
+    assert batch["status"] == "interrupted" and 0 < batch["rows"] < 300000
+    assert batch["rows"] == sum(p["records"] for p in batch["parts"])
+    (new_run,) = set(runs.iterdir()) - before
+    assert not (new_run / "work").exists()
+    import psutil
+
+    left = [
+        p.info["pid"]
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if f"{batch_project.package}.batch" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert not left, "spike stopped the job it started"
+
+
 def test_bad_input_to_a_batch_project_leaves_no_spikes_folder(
     tmp_path_factory: pytest.TempPathFactory, venv_for: Callable[[Path], Venv]
 ) -> None:
