@@ -321,7 +321,8 @@ def _execute(p: EdgeSpike, run_dir: Path, progress: Progress | None) -> Outcome:
     notes = [
         f"Device {p.target} (from {p.target_source}): {p.device.threads} thread(s), "
         f"{', '.join(str(r) for r in p.device.batch_rows)} row(s) per call; the verdict is "
-        f"the shipped variant's ({chosen.name})."
+        f"the shipped variant's ({chosen.name}). The p99 budget is per prediction, so it "
+        "judges the single-row call; larger calls show what draining a queue at once costs."
     ]
     if word == "estimated":
         notes.append(

@@ -324,7 +324,7 @@ def _batch_charts(result: SpikeResult) -> list[str]:
             [Series("rows done", [(x.t, float(x.rows_done)) for x in series], PALETTE[0])],
         )
     ]
-    done = [p for p in b.parts if p.done_at_s is not None]
+    done = sorted((p for p in b.parts if p.done_at_s is not None), key=lambda p: p.done_at_s or 0.0)
     if done:
         charts.append(
             line_chart(
@@ -432,7 +432,11 @@ def _figures(result: SpikeResult) -> list[tuple[str, str]]:
             ("rows", f"{b.rows} ({b.scored} scored, {b.rejected} rejected)"),
             ("throughput", f"{b.rows_per_s:g} rows/s (job), {b.wall_rows_per_s:g} (wall)"),
             ("job time", f"{b.job_seconds:g} s ({b.wall_seconds:g} s wall)"),
-            ("peak memory", f"{_mb(b.peak_memory_mb)} MiB ({b.memory_measure}, {b.processes})"),
+            (
+                "peak memory",
+                f"{_mb(b.peak_memory_mb)} MiB ({b.memory_measure.upper()} summed over "
+                f"{b.processes} processes)",
+            ),
             ("reject rate", f"{b.reject_rate:.2%} ({b.planted_bad} planted bad rows)"),
         ]
     if result.capacity is not None:
