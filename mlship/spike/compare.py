@@ -48,6 +48,12 @@ def load_result(path: Path) -> SpikeResult:
 
 
 Metrics = dict[str, tuple[float | None, bool]]
+KINDS = {
+    "service": "a service",
+    "job": "a batch job",
+    "consumer": "a streaming consumer",
+    "export": "an edge export",
+}
 
 
 def _stats_metrics(result: SpikeResult) -> Metrics:
@@ -132,8 +138,8 @@ def compare_paths(a: Path, b: Path) -> dict[str, Any]:
     ra, rb = load_result(a), load_result(b)
     if ra.kind != rb.kind:
         raise InputError(
-            f"--compare: {a} is a {ra.kind} run and {b} a {rb.kind} run; compare runs of "
-            "the same kind of load"
+            f"--compare: {a} is a run of {KINDS[ra.kind]} and {b} of {KINDS[rb.kind]}; "
+            "compare runs of the same kind of load"
         )
     return {
         "kind": ra.kind,

@@ -92,9 +92,12 @@ class StreamSpike:
 
 
 def _check_bootstrap(text: str) -> str:
+    """A ``host:port`` where a broker answers now (checked before a run folder is made)."""
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise InputError(f"--bootstrap: {text!r} is not host:port (e.g. 127.0.0.1:9092)")
+    if not _accepting(host, int(port)):
+        raise ToolError(f"--bootstrap {text}: no broker answers there")
     return text
 
 
@@ -168,9 +171,6 @@ def _accepting(host: str, port: int) -> bool:
 def _broker(p: StreamSpike, log: Path) -> Iterator[str]:
     """A broker spike starts on a free loopback port (memory only), or the one given."""
     if p.bootstrap is not None:
-        host, _, given = p.bootstrap.rpartition(":")
-        if not _accepting(host, int(given)):
-            raise ToolError(f"--bootstrap {p.bootstrap}: no broker answers there")
         yield p.bootstrap
         return
     port = free_port()

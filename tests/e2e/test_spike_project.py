@@ -410,6 +410,26 @@ def test_streaming_spike_runs_broker_consumer_and_load(streaming_project: Projec
     )
     assert not _criteria(_result(failed, EXIT_FAIL))["p99_ms"]["passed"]
 
+    searched = spike_as_user(
+        streaming_project.path,
+        "--find-capacity",
+        "--start-rate",
+        "50",
+        "--step-duration",
+        "2s",
+        "--max-search-time",
+        "20s",
+        "--timeout",
+        "10s",
+        "--json",
+    )
+    result = json.loads(searched.stdout)
+    assert searched.returncode in (EXIT_PASS, EXIT_FAIL), searched.stderr[-3000:]
+    capacity = result["capacity"]
+    assert capacity["steps"] and capacity["steps"][0]["rate"] == 50
+    steps = [k for k in result["artifacts"] if k.startswith("raw-step-")]
+    assert len(steps) == len(capacity["steps"]) or (len(capacity["steps"]) == 1 and steps == [])
+
 
 def _consumer_pids(package: str) -> list[int]:
     import psutil

@@ -93,6 +93,25 @@ def test_invalid_bodies_are_right_when_rejected() -> None:
     assert s.latency_ms.p99 == 5.0  # latency is judged on the valid bodies only
 
 
+def test_events_through_a_broker_are_judged_by_their_prediction() -> None:
+    """A streaming project's records: ``ok`` (a prediction came back), ``dlq``, ``missing``."""
+    records = _records(
+        *[(40.0, "ok", True)] * 7,
+        (None, "dlq", True),
+        (None, "missing", True),
+        (None, "dlq", False),  # an invalid event belongs in the dead-letter topic
+        (30.0, "ok", False),  # and is an error when it gets a prediction
+    )
+    s = _summary(records)
+    assert s.requests == 11 and s.ok == 8 and s.errors == 3
+    assert s.errors_by_kind == {
+        "dead-lettered": 1,
+        "missing (no prediction)": 1,
+        "invalid event predicted": 1,
+    }
+    assert s.latency_ms.p99 == 40.0
+
+
 def test_timeseries_by_second() -> None:
     records = [
         Record(t=100.0 + i / 10, latency_ms=10.0 + i, outcome="200", valid=True, late=False)
