@@ -238,7 +238,10 @@ def test_html_report_renders_its_charts_in_a_browser(
 
 
 def test_compare_two_runs(result: dict[str, Any], project: Path) -> None:
-    second = spike_cli(str(project), "--rate", "60", "--duration", "2s", "--json")
+    # a generous p99: this test is about the comparison, not the verdict on a busy machine
+    second = spike_cli(
+        str(project), "--rate", "60", "--duration", "2s", "--p99-ms", "10000", "--json"
+    )
     assert second.code == 0, second.stderr
     b = second.json()["artifacts"]["dir"]
     a = result["artifacts"]["dir"]
