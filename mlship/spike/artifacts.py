@@ -6,7 +6,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlship.spike import report
+from mlship.spike import report, report_html
 from mlship.spike.records import merge_into
 from mlship.spike.result import SpikeResult
 
@@ -50,5 +50,5 @@ def save(result: SpikeResult, run_dir: Path) -> SpikeResult:
     result = result.model_copy(update={"artifacts": artifacts})
     files["json"].write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
     files["markdown"].write_text(report.markdown(result), encoding="utf-8")
-    files["html"].write_text(report.html(result), encoding="utf-8")
+    files["html"].write_text(report_html.html(result), encoding="utf-8")
     return result

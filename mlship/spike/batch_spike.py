@@ -15,21 +15,19 @@ import json
 import shlex
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mlship.errors import InputError, Interrupted, ToolError
-from mlship.spike import processes, profiles, verdict
+from mlship.spike import batch_watch, processes, profiles, verdict
+from mlship.spike.batch_watch import Watched
 from mlship.spike.interrupts import shielded
 from mlship.spike.memory import MemorySampler
 from mlship.spike.options import SpikeOptions
 from mlship.spike.payloads import check_share
 from mlship.spike.project import Interpreter, Project, project_interpreter
 from mlship.spike.result import (
-    BatchPart,
-    BatchSecond,
     BatchStats,
     BudgetUsed,
     Criterion,
@@ -42,7 +40,6 @@ OPTIONS = {"payloads", "invalid_share", "input_rows", "timeout", "serve_command"
 DEFAULT_ROWS = 100_000
 MAX_ROWS = 10_000_000
 DEFAULT_TIME_LIMIT = "10m"
-POLL_S = 0.25
 REJECT_EXIT = 3  # the job's exit code when its own reject limit is exceeded (still judged)
 
 
@@ -155,115 +152,6 @@ def _command(p: BatchSpike, source: Path, output: Path) -> list[str]:
     ]
 
 
-@dataclass
-class Watched:
-    """What spike saw while the job ran."""
-
-    started: float
-    ended: float
-    exit_code: int | None
-    done_at: dict[str, float]
-    rows_at: list[tuple[float, int]]
-    interrupted: bool
-
-
-def _markers(output: Path) -> dict[str, dict[str, Any]]:
-    found: dict[str, dict[str, Any]] = {}
-    for marker in sorted((output / "_parts").glob("*.json")):
-        try:
-            found[marker.stem] = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue  # being written; read on the next poll
-    return found
-
-
-def _watch(
-    p: BatchSpike,
-    process: subprocess.Popen[bytes],
-    sampler: MemorySampler,
-    output: Path,
-    progress: Progress | None,
-) -> Watched:
-    started = time.time()
-    deadline = time.monotonic() + p.time_limit_s
-    done_at: dict[str, float] = {}
-    rows_at: list[tuple[float, int]] = []
-    watched = Watched(started, started, None, done_at, rows_at, False)
-    try:
-        while process.poll() is None:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(POLL_S)
-            now = time.time()
-            rows_done = _collect(output, watched, now)
-            if progress is not None:
-                elapsed = now - started
-                memory = sampler.peak_mb
-                progress(
-                    {
-                        "line": f"batch job  {elapsed:5.1f} s  parts done {len(done_at)}  "
-                        f"rows {rows_done:,}  "
-                        f"peak memory {'-' if memory is None else f'{memory:.0f} MiB'}"
-                    }
-                )
-    except KeyboardInterrupt:
-        watched.interrupted = True
-    watched.ended = time.time()
-    watched.exit_code = process.poll()
-    return watched
-
-
-def _collect(output: Path, watched: Watched, now: float) -> int:
-    """Note the parts committed since the last look; returns the rows done so far."""
-    rows_done = watched.rows_at[-1][1] if watched.rows_at else 0
-    for name, marker in _markers(output).items():
-        if name not in watched.done_at:
-            watched.done_at[name] = now - watched.started
-            rows_done += int(marker.get("records", 0))
-            watched.rows_at.append((now - watched.started, rows_done))
-    return rows_done
-
-
-def _parts(run: dict[str, Any], watched: Watched) -> list[BatchPart]:
-    parts = []
-    for entry in run.get("parts", {}).get("files", []):
-        seconds = float(entry.get("seconds") or 0.0)
-        records = int(entry.get("records") or 0)
-        parts.append(
-            BatchPart(
-                name=str(entry.get("name")),
-                records=records,
-                rejected=int(entry.get("rejected") or 0),
-                seconds=round(seconds, 3),
-                rows_per_s=round(records / seconds, 1) if seconds > 0 else 0.0,
-                done_at_s=round(watched.done_at[entry["name"]], 3)
-                if entry.get("name") in watched.done_at
-                else None,
-            )
-        )
-    return parts
-
-
-def _timeseries(watched: Watched, sampler: MemorySampler) -> list[BatchSecond]:
-    """Rows done and memory, second by second since the job started."""
-    last = max(0, int(watched.ended - watched.started))
-    series = []
-    previous = 0
-    for second in range(last + 1):
-        done = max([rows for t, rows in watched.rows_at if t < second + 1], default=0)
-        memory = [mb for t, mb in sampler.samples if second <= t - watched.started < second + 1]
-        series.append(
-            BatchSecond(
-                t=second,
-                rows_done=done,
-                rows_per_s=float(done - previous),
-                memory_mb=round(max(memory), 1) if memory else None,
-            )
-        )
-        previous = done
-    return series
-
-
 def _window(p: BatchSpike) -> tuple[int | None, float | None]:
     """Rows per run and the batch window (s) from the record's answers, when given."""
     answers = p.project.record.answers if p.project.record else None
@@ -302,8 +190,8 @@ def _stats(
         processes=sampler.processes,
         exit_code=watched.exit_code if watched.exit_code is not None else -1,
         status=run.get("status"),
-        parts=_parts(run, watched),
-        timeseries=_timeseries(watched, sampler),
+        parts=batch_watch.parts(run, watched),
+        timeseries=batch_watch.timeseries(watched, sampler),
         projected_run_s=round(rows_per_run / rate, 1) if rows_per_run and rate > 0 else None,
         window_s=window_s,
     )
@@ -393,13 +281,13 @@ def _execute(p: BatchSpike, run_dir: Path, progress: Progress | None) -> Outcome
     process = processes.start(command, p.project.path, env, log)
     sampler = MemorySampler(process.pid).start()
     try:
-        watched = _watch(p, process, sampler, output, progress)
+        watched = batch_watch.watch(process, p.time_limit_s, sampler, output, progress)
     finally:
         with shielded():
             sampler.stop()
             timed_out = process.poll() is None
             processes.stop(process)
-    _collect(output, watched, watched.ended)  # parts committed since the last look
+    batch_watch.collect(output, watched, watched.ended)  # parts committed since the last look
     if watched.interrupted and not watched.rows_at:
         shutil.rmtree(work, ignore_errors=True)
         raise Interrupted("interrupted before the job finished a part: nothing measured")
@@ -411,7 +299,7 @@ def _execute(p: BatchSpike, run_dir: Path, progress: Progress | None) -> Outcome
             p.project.path,
         )
     with shielded():
-        run = _run_document(output, watched)
+        run = batch_watch.run_document(output, watched)
         if not watched.interrupted and watched.exit_code not in (0, REJECT_EXIT):
             raise processes.failure(
                 f"the job failed with exit code {watched.exit_code}", log, command, p.project.path
@@ -447,36 +335,3 @@ def _execute(p: BatchSpike, run_dir: Path, progress: Progress | None) -> Outcome
         artifacts=artifacts,
         interrupted=watched.interrupted,
     )
-
-
-def _run_document(output: Path, watched: Watched) -> dict[str, Any] | None:
-    """The job's run manifest; for an interrupted job, what its committed parts say."""
-    path = output / "run.json"
-    if path.is_file():
-        try:
-            document: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            document = {}
-        if "counts" in document or not watched.interrupted:
-            return document or None
-    if not watched.interrupted:
-        return None
-    markers = _markers(output)
-    records = sum(int(m.get("records", 0)) for m in markers.values())
-    rejected = sum(int(m.get("rejected", 0)) for m in markers.values())
-    seconds = watched.ended - watched.started
-    (output / "run.json").parent.mkdir(parents=True, exist_ok=True)
-    partial = {
-        "status": "interrupted",
-        "counts": {
-            "input": records,
-            "scored": records - rejected,
-            "rejected": rejected,
-            "reject_rate": rejected / records if records else 0.0,
-        },
-        "duration_s": seconds,
-        "rows_per_s": records / seconds if seconds > 0 else 0.0,
-        "parts": {"files": [{**m, "name": name} for name, m in markers.items()]},
-    }
-    (output / "run.json").write_text(json.dumps(partial), encoding="utf-8")
-    return partial
