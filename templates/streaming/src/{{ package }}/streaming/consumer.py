@@ -3,15 +3,19 @@
 One thread does everything Kafka-related, so delivery reports and rebalance callbacks run
 between loop steps and need no locks. The loop:
 
-1. takes up to ``max_batch_size`` events, waiting at most ``max_batch_wait_ms``;
-2. scores them in one model call (``scoring.score``), bad events become dead letters;
+1. takes the events that have arrived (waiting only for the first), as many as the model
+   scores within a share of the latency budget (``batching.BatchSizer``);
+2. scores them in one model call (``scoring.Scorer``), bad events become dead letters;
 3. hands every prediction and dead letter to the idempotent producer without waiting;
 4. commits input offsets only for the prefix of batches whose outputs the broker has
    acknowledged, so a crash at any point re-delivers rather than loses events.
 
 At most ``max_in_flight_batches`` batches wait for acknowledgements; beyond that (or when
 the producer's queue is full) the partitions are paused while the loop keeps polling, so
-the group membership and ``max.poll.interval.ms`` stay safe.
+the group membership and ``max.poll.interval.ms`` stay safe. When the model fails for a
+whole batch (out of memory, a lost GPU), the batch is held, the partitions are paused and
+``/ready`` fails while the loop retries with exponential backoff; nothing is dead-lettered
+or committed for it.
 """
 
 from __future__ import annotations
@@ -27,18 +31,23 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 
 from ..inference.drift import DriftMonitor
 from ..inference.predictor import Predictor
+from .batching import BatchSizer
 from .events import Event, RecordEncoder, dead_letter_headers
 from .health import LoopState
 from .inflight import Batch, InFlight, Partition
 from .kafka_logs import kafka_logger
 from .metrics import StreamMetrics
-from .scoring import score
+from .scoring import ModelUnavailable, Scorer
 from .settings import StreamingSettings
 
 log = logging.getLogger(__name__)
 _REPEAT_LOG_S = 30.0
 _SUMMARY_EVERY_S = 30.0
 _CONNECTION_ERRORS = {KafkaError._ALL_BROKERS_DOWN, KafkaError._TRANSPORT, KafkaError._RESOLVE}
+# Longest wait for the first event of a batch: short while outputs await acknowledgement
+# (their delivery reports are served between waits), longer when nothing is in flight.
+_IDLE_WAIT_S = 0.1
+_IDLE_WAIT_IN_FLIGHT_S = 0.005
 
 
 class StreamConsumer:
@@ -57,11 +66,21 @@ class StreamConsumer:
         self.state = state
         self.version = predictor.info.version
         self.encoder = RecordEncoder(predictor.info.name, self.version)
+        self.scorer = Scorer(predictor)
+        self.sizer = BatchSizer(
+            settings.latency_budget_ms / 1000,
+            settings.max_batch_size,
+            settings.max_batch_wait_ms / 1000,
+            settings.batch_latency_share,
+        )
         metrics.consumed.labels(settings.input_topic)  # exported at 0 before the first event
         self.inflight = InFlight()
         self.held: list[Message] = []
         self.paused = False
         self.stopping = False
+        self.drain_deadline: float | None = None
+        self.retry_at: float | None = None
+        self.retry_delay_s = 0.0
         self.fatal: str | None = None
         self.generation = 0
         self.connected_since = time.monotonic()
@@ -89,8 +108,12 @@ class StreamConsumer:
     # ------------------------------------------------------------------ the loop
 
     def stop(self) -> None:
-        """Ask the loop to finish its current batch, flush, commit and close."""
+        """Not ready at once; finish the current batch, flush, commit and close within
+        ``drain_timeout_s``."""
+        if not self.stopping:
+            self.drain_deadline = time.monotonic() + self.settings.drain_timeout_s
         self.stopping = True
+        self.state.draining = True
 
     def run(self) -> int:
         s = self.settings
@@ -101,7 +124,11 @@ class StreamConsumer:
             s.dlq_topic,
             s.group_id,
             s.bootstrap_servers,
-            extra={"batch": s.max_batch_size, "in_flight": s.max_in_flight_batches},
+            extra={
+                "batch": s.max_batch_size,
+                "in_flight": s.max_in_flight_batches,
+                "budget_ms": s.latency_budget_ms,
+            },
         )
         self.consumer.subscribe(
             [s.input_topic],
@@ -109,7 +136,6 @@ class StreamConsumer:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        wait_s = s.max_batch_wait_ms / 1000
         while not self.stopping and self.fatal is None:
             self.state.turned()
             self.producer.poll(0)
@@ -128,14 +154,33 @@ class StreamConsumer:
                 self.producer.poll(0.05)  # wait for acknowledgements, not for events
                 self._keep_membership()
                 continue
+            if self.retry_at is not None:
+                self._retry_model()
+                continue
             self._resume()
-            room = s.max_batch_size - len(self.held)
-            events = self.held + (self._consume(room, wait_s) if room > 0 else [])
+            room = self.sizer.limit() - len(self.held)
+            events = self.held + (self._take(room) if room > 0 else [])
             self.held = []
             if events:
                 self._process(events)
             self._log_summary()
         return self._shutdown()
+
+    def _take(self, room: int) -> list[Message]:
+        """The events that have arrived, up to ``room``; waits only for the first one,
+        and lingers for more only when the sizer says the consumer is too busy."""
+        events = self._consume(room, 0)
+        if not events:
+            idle_s = _IDLE_WAIT_IN_FLIGHT_S if len(self.inflight) else _IDLE_WAIT_S
+            events = self._consume(1, idle_s)
+            if not events:
+                return events
+            if room > 1:
+                events += self._consume(room - 1, 0)
+        linger_s = self.sizer.linger_s(len(events))
+        if linger_s > 0 and len(events) < room:
+            events += self._consume(room - len(events), linger_s)
+        return events
 
     def _consume(self, count: int, timeout_s: float) -> list[Message]:
         events: list[Message] = []
@@ -163,7 +208,13 @@ class StreamConsumer:
             offsets[(message.topic(), message.partition())] = message.offset() + 1
         batch_events = cast(list[Event], events)
         batch = Batch(next_offsets=offsets)
-        scored = score(self.predictor, batch_events)
+        try:
+            scored = self.scorer.score(batch_events)
+        except ModelUnavailable as error:
+            self._model_failed(events, str(error))
+            return
+        if self.state.model_failing_since is not None:
+            self._model_recovered()
         s, version, m = self.settings, self.version, self.metrics
         record, timestamps = self.encoder.record, batch.timestamps_ms
         produce, delivered, topic = self.producer.produce, batch.on_delivery, s.output_topic
@@ -218,7 +269,9 @@ class StreamConsumer:
                 psi = self.drift.value()
                 if psi is not None:
                     m.drift.labels(version).set(psi)
-        m.batch_duration.observe(time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        m.batch_duration.observe(seconds)
+        self.sizer.observe(n, seconds, time.monotonic())
         m.in_flight.set(len(self.inflight))
         self._summary["consumed"] += n
         self._summary["dead"] += len(scored.dead)
@@ -244,6 +297,10 @@ class StreamConsumer:
                     )
                 return
             except BufferError:
+                if self._drain_expired():
+                    batch.pending -= 1
+                    batch.failed = batch.failed or "drain timeout: not handed to the producer"
+                    return
                 self._pause("producer_queue")
                 self.producer.poll(0.05)
                 self._keep_membership()
@@ -279,6 +336,61 @@ class StreamConsumer:
                 self._produce(fresh, topic, key, value, headers)
             fresh.sealed = True
             self.inflight.add(fresh)
+
+    # ------------------------------------------------------------------ a failing model
+
+    def _model_failed(self, events: list[Message], problem: str) -> None:
+        """Hold the batch (it is retried first), pause, back off, report not ready."""
+        s, now = self.settings, time.monotonic()
+        self.held = events + self.held
+        self.retry_delay_s = min(
+            max(2 * self.retry_delay_s, s.model_retry_backoff_ms / 1000),
+            s.model_retry_backoff_max_ms / 1000,
+        )
+        self.retry_at = now + self.retry_delay_s
+        if self.state.model_failing_since is None:
+            self.state.model_failing_since = now
+        self.metrics.model_failures.inc()
+        self.metrics.ready.set(0)
+        self._pause("model")
+        log.error(
+            "the model failed for a whole batch of %d events: %s; not dead-lettering them, "
+            "nothing committed, partitions paused; retrying in %.1f s",
+            len(events),
+            problem,
+            self.retry_delay_s,
+            extra={"failing_s": round(self.state.model_failing_s(), 3)},
+        )
+
+    def _model_recovered(self) -> None:
+        log.info(
+            "the model scores again after %.1f s of failures; resuming",
+            self.state.model_failing_s(),
+        )
+        self.state.model_failing_since = None
+        self.retry_at = None
+        self.retry_delay_s = 0.0
+        self.metrics.ready.set(1)
+
+    def _retry_model(self) -> None:
+        """While backing off: keep polling (membership, acknowledgements); then retry the
+        held batch, or probe the model when a rebalance took the batch away."""
+        assert self.retry_at is not None
+        wait_s = self.retry_at - time.monotonic()
+        if wait_s > 0:
+            self._pause("model")
+            self.producer.poll(min(wait_s, 0.1))
+            self._keep_membership()
+            return
+        events, self.held = self.held, []
+        if events:
+            self._process(events)
+            return
+        problem = self.scorer.healthy()
+        if problem is None:
+            self._model_recovered()
+        else:
+            self._model_failed([], f"probe row: {problem}")
 
     # ------------------------------------------------------------------ commits
 
@@ -351,7 +463,7 @@ class StreamConsumer:
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Finish what is done (flush, commit), drop what is not: the next owner redoes it."""
         self.metrics.rebalances.labels("revoke").inc()
-        left = self.producer.flush(self.settings.drain_timeout_s)
+        left = self.producer.flush(self._drain_left_s())
         self._commit_finished(sync=True)
         self._forget(f"revoked ({left} outputs unacknowledged)")
 
@@ -415,6 +527,15 @@ class StreamConsumer:
 
     # ------------------------------------------------------------------ shutdown
 
+    def _drain_left_s(self) -> float:
+        """Time left to wait for acknowledgements: until the drain deadline once stopping."""
+        if self.drain_deadline is None:
+            return self.settings.drain_timeout_s
+        return max(0.0, self.drain_deadline - time.monotonic())
+
+    def _drain_expired(self) -> bool:
+        return self.drain_deadline is not None and time.monotonic() >= self.drain_deadline
+
     def _log_summary(self) -> None:
         summary = self._summary
         elapsed = time.monotonic() - summary["since"]
@@ -432,11 +553,19 @@ class StreamConsumer:
         self._summary = {"consumed": 0, "produced": 0, "dead": 0, "since": time.monotonic()}
 
     def _shutdown(self) -> int:
+        if self.drain_deadline is None:  # a fatal error: the same time limit as SIGTERM
+            self.drain_deadline = time.monotonic() + self.settings.drain_timeout_s
+        started = time.monotonic()
         if self.fatal:
             log.error("stopping after a fatal error: %s", self.fatal)
         else:
             log.info("stopping: flushing outputs and committing what is acknowledged")
-        left = self.producer.flush(self.settings.drain_timeout_s)
+        if self.held:
+            log.info(
+                "%d events taken but not scored stay uncommitted; the group reads them again",
+                len(self.held),
+            )
+        left = self.producer.flush(self._drain_left_s())
         self._commit_finished(sync=True)
         if left:
             log.warning(
@@ -446,7 +575,7 @@ class StreamConsumer:
                 self.settings.drain_timeout_s,
             )
         self.consumer.close()
-        log.info("consumer closed")
+        log.info("consumer closed", extra={"drain_s": round(time.monotonic() - started, 3)})
         return 1 if self.fatal else 0
 
 
