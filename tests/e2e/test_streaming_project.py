@@ -393,7 +393,8 @@ def test_two_consumers_in_one_group_a_join_revokes_mid_batch_and_a_kill_loses_no
     sent = events(6000)
     produce(broker.bootstrap, topics.input, sent)
     # A hands outputs to a producer queue of 20 records that sends every 50 ms: each batch
-    # of 200 spends about half a second waiting for room, i.e. A is nearly always mid-batch.
+    # of 200 spends about half a second waiting for room, and the in-flight limit is out of
+    # reach, so A is nearly always mid-batch (its waits serve the rebalance).
     slow = json.dumps({"queue.buffering.max.messages": 20, "linger.ms": 50})
     with (
         TopicReader(broker.bootstrap, topics.output) as reader,
@@ -403,7 +404,7 @@ def test_two_consumers_in_one_group_a_join_revokes_mid_batch_and_a_kill_loses_no
             topics,
             producer_config=slow,
             max_batch_size="200",
-            max_in_flight_batches="2",
+            max_in_flight_batches="1000",
         ) as a,
     ):
         wait_for(lambda: assigned(a) == 3, START_TIMEOUT_S, "A owns every partition", a)

@@ -81,6 +81,7 @@ class StreamConsumer:
         self.drain_deadline: float | None = None
         self.retry_at: float | None = None
         self.retry_delay_s = 0.0
+        self.blocked_s = 0.0
         self.fatal: str | None = None
         self.generation = 0
         self.connected_since = time.monotonic()
@@ -201,6 +202,7 @@ class StreamConsumer:
 
     def _process(self, events: list[Message]) -> None:
         started = time.perf_counter()
+        self.blocked_s = 0.0  # waits for room in the producer's queue (backpressure)
         generation = self.generation
         offsets: dict[Partition, int] = {}
         consumed: list[Any] = events  # consumed messages always carry topic, partition, offset
@@ -271,7 +273,8 @@ class StreamConsumer:
                     m.drift.labels(version).set(psi)
         seconds = time.perf_counter() - started
         m.batch_duration.observe(seconds)
-        self.sizer.observe(n, seconds, time.monotonic())
+        # The sizer learns what a batch costs, not how long the producer made it wait.
+        self.sizer.observe(n, max(seconds - self.blocked_s, 0.0), time.monotonic())
         m.in_flight.set(len(self.inflight))
         self._summary["consumed"] += n
         self._summary["dead"] += len(scored.dead)
@@ -301,10 +304,12 @@ class StreamConsumer:
                     batch.pending -= 1
                     batch.failed = batch.failed or "drain timeout: not handed to the producer"
                     return
+                waited = time.perf_counter()
                 self._pause("producer_queue")
                 self.producer.poll(0.05)
                 self._keep_membership()
                 self.state.turned()
+                self.blocked_s += time.perf_counter() - waited
             except KafkaException as error:
                 batch.pending -= 1
                 batch.failed = batch.failed or f"{topic}: {error}"

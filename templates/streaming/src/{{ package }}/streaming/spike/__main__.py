@@ -50,9 +50,13 @@ def run_spike(
     rows = np.random.default_rng(0).normal(size=(min(events, 1000), width)).round(4)
     payloads = [json.dumps(row).encode() for row in rows.tolist()]
     prefix = f"spike-{uuid.uuid4().hex[:8]}-".encode()
-    reader = Reader(settings, prefix, events)
-    reader.assign_at_end(timeout_s)
     sender = Sender(settings, payloads, prefix)
+    reader = Reader(settings, prefix, events)
+    try:
+        reader.assign_at_end(timeout_s)
+    except SpikeError:
+        reader.consumer.close()
+        raise
     reader.start()
     try:
         sender.warm_up(prefix + b"warmup", timeout_s)
