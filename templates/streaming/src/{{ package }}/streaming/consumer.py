@@ -159,11 +159,13 @@ class StreamConsumer:
                 self._retry_model()
                 continue
             self._resume()
+            # A rebalance inside _take (several polls) makes the whole batch uncommittable.
+            generation = self.generation
             room = self.sizer.limit() - len(self.held)
             events = self.held + (self._take(room) if room > 0 else [])
             self.held = []
             if events:
-                self._process(events)
+                self._process(events, generation)
             self._log_summary()
         return self._shutdown()
 
@@ -200,10 +202,11 @@ class StreamConsumer:
         room = max(1, self.settings.max_batch_size - len(self.held))
         self.held += self._consume(room, 0)
 
-    def _process(self, events: list[Message]) -> None:
+    def _process(self, events: list[Message], generation: int) -> None:
+        """Score, produce and track one batch; ``generation`` is the assignment it was
+        taken under (a batch that straddles a rebalance is produced but never committed)."""
         started = time.perf_counter()
         self.blocked_s = 0.0  # waits for room in the producer's queue (backpressure)
-        generation = self.generation
         offsets: dict[Partition, int] = {}
         consumed: list[Any] = events  # consumed messages always carry topic, partition, offset
         for message in consumed:
@@ -213,7 +216,9 @@ class StreamConsumer:
         try:
             scored = self.scorer.score(batch_events)
         except ModelUnavailable as error:
-            self._model_failed(events, str(error))
+            # Held for a retry only if still ours: a batch taken across a rebalance is read
+            # again from the last commit by whoever owns its partitions now.
+            self._model_failed(events if generation == self.generation else [], str(error))
             return
         if self.state.model_failing_since is not None:
             self._model_recovered()
@@ -389,7 +394,7 @@ class StreamConsumer:
             return
         events, self.held = self.held, []
         if events:
-            self._process(events)
+            self._process(events, self.generation)
             return
         problem = self.scorer.healthy()
         if problem is None:
