@@ -468,16 +468,35 @@ def test_sigterm_finishes_flushes_and_commits_no_duplicates(
     assert max(counts.values()) == 1, "no duplicates after a graceful stop"
 
 
+@contextlib.contextmanager
+def frozen(broker: TansuBroker) -> Iterator[Callable[[], None]]:
+    """SIGSTOP the broker (connections stay up, nothing is answered); yields a function
+    that thaws it; it is always thawed on the way out."""
+    assert broker.process is not None
+    pid = broker.process.pid
+    os.killpg(pid, signal.SIGSTOP)
+    thawed = False
+
+    def thaw() -> None:
+        nonlocal thawed
+        if not thawed:
+            os.killpg(pid, signal.SIGCONT)
+            thawed = True
+
+    try:
+        yield thaw
+    finally:
+        thaw()
+
+
 def test_sigterm_turns_not_ready_at_once_and_drains_in_flight_work(
     project: Project, tmp_path: Path
 ) -> None:
-    """The broker freezes (SIGSTOP) with outputs in flight; SIGTERM: /ready is 503 while
-    the consumer waits, and once the broker answers it flushes, commits and exits 0. The
+    """The broker freezes with outputs in flight; SIGTERM: /ready is 503 while the
+    consumer waits, and once the broker answers it flushes, commits and exits 0. The
     restart then redoes nothing: what was in flight was finished and committed."""
-    broker = TansuBroker(log_path=tmp_path / "tansu.log").start()
     topics = Topics(unique("events"), unique("predictions"), unique("dlq"), unique("group"))
-    frozen = False
-    try:
+    with TansuBroker(log_path=tmp_path / "tansu.log") as broker:
         create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
         sent = events(20_000)
         produce(broker.bootstrap, topics.input, sent)
@@ -485,34 +504,57 @@ def test_sigterm_turns_not_ready_at_once_and_drains_in_flight_work(
         with TopicReader(broker.bootstrap, topics.output) as reader:
             with consumer(project, broker.bootstrap, topics, **small) as running:
                 reader.read_until(len(sent) // 10, READ_TIMEOUT_S)
-                assert broker.process is not None
-                os.killpg(broker.process.pid, signal.SIGSTOP)
-                frozen = True
-                time.sleep(0.3)  # outputs of the batches under way wait for acknowledgement
-                os.killpg(running.process.pid, signal.SIGTERM)
-                wait_for(lambda: status(f"{running.health}/ready") == 503, 5, "not ready", running)
-                probe = json.loads(
-                    urllib.request.urlopen(f"{running.health}/health", timeout=2).read()
-                )
-                assert probe["draining"] is True and probe["live"] is True
-                assert running.process.poll() is None, "still draining: the broker is frozen"
-                os.killpg(broker.process.pid, signal.SIGCONT)
-                frozen = False
-                code = running.process.wait(60)
+                with frozen(broker) as thaw:
+                    time.sleep(0.3)  # outputs of the batches under way wait for acknowledgement
+                    os.killpg(running.process.pid, signal.SIGTERM)
+                    wait_for(
+                        lambda: status(f"{running.health}/ready") == 503, 5, "not ready", running
+                    )
+                    probe = json.loads(
+                        urllib.request.urlopen(f"{running.health}/health", timeout=2).read()
+                    )
+                    assert probe["draining"] is True and probe["live"] is True
+                    assert running.process.poll() is None, "still draining: the broker is frozen"
+                    thaw()
+                    code = running.process.wait(60)
                 log = running.output()
             assert code == 0, log[-3000:]
             assert "consumer closed" in log and "not acknowledged within" not in log
             with consumer(project, broker.bootstrap, topics) as restarted:
                 records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=2.0)
                 redone = consumed(restarted, topics)
-    finally:
-        if frozen and broker.process is not None:
-            os.killpg(broker.process.pid, signal.SIGCONT)
-        broker.stop()
     counts = keys_of(records)
     assert 0 < redone < len(sent), "stopped with work left"
     assert set(counts) == {key for key, _ in sent}, "no loss"
     assert max(counts.values()) == 1, "in-flight work was committed before exit: no duplicates"
+
+
+@pytest.mark.slow
+def test_sigterm_with_the_broker_gone_exits_after_the_drain_timeout_and_loses_nothing(
+    project: Project, tmp_path: Path
+) -> None:
+    """The broker stays frozen past drain_timeout_s: the consumer gives up waiting, leaves
+    what is unacknowledged uncommitted and exits; the restart redoes it (no loss)."""
+    topics = Topics(unique("events"), unique("predictions"), unique("dlq"), unique("group"))
+    with TansuBroker(log_path=tmp_path / "tansu.log") as broker:
+        create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
+        sent = events(40_000)
+        produce(broker.bootstrap, topics.input, sent)
+        small = {"max_batch_size": "100", "max_in_flight_batches": "4", "drain_timeout_s": "2"}
+        with TopicReader(broker.bootstrap, topics.output) as reader:
+            with consumer(project, broker.bootstrap, topics, **small) as running:
+                reader.read_until(len(sent) // 10, READ_TIMEOUT_S)
+                with frozen(broker):
+                    time.sleep(0.3)
+                    os.killpg(running.process.pid, signal.SIGTERM)
+                    # drain_timeout_s, then librdkafka's own limit on leaving the group (5 s)
+                    code = running.process.wait(60)
+                log = running.output()
+            assert code == 0, log[-3000:]
+            assert "outputs not acknowledged within 2 s" in log
+            with consumer(project, broker.bootstrap, topics):
+                records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=1.0)
+    assert set(keys_of(records)) == {key for key, _ in sent}, "no loss"
 
 
 def test_consumer_started_before_the_broker_connects_and_catches_up(

@@ -1,23 +1,25 @@
 """How many events a batch takes and how long the loop waits for them, from the budget.
 
-A fixed "take 500, wait up to 20 ms" adds its wait to every event at light load and caps the
-batch at heavy load whatever the budget says. Instead:
+A batch may spend ``share`` of the latency budget (10% by default) before its predictions
+are handed to the producer: half of it waiting for events, half being scored.
 
-- the loop never waits for a fuller batch while it keeps up: it takes what has arrived
-  (at least one event) and scores it at once; at higher rates batches grow by themselves,
-  because events arrive while the previous batch is scored;
-- a batch is capped at what the model scores within a share of the latency budget (from the
-  measured cost per batch and per event), so a backlog after a restart or a burst is worked
-  off in batches that keep their own events within the budget;
-- it waits for more events only when the arrival rate would otherwise keep the consumer
-  too busy with per-batch overhead, and never longer than the same share of the budget.
+- **Wait**: when the measured arrival rate brings at least two events within the waiting
+  half, the loop waits that long for a fuller batch (returning as soon as the batch is
+  full): per-batch costs (a model call, a commit, a poll) are shared by more events, at a
+  latency cost the budget allows for. At lighter load waiting would gather nothing, so an
+  event is scored as soon as it is fetched.
+- **Size**: a batch takes at most what the model scores within the scoring half, from the
+  cost per batch and per event measured as it runs, so a backlog after a restart or a
+  burst is worked off in batches that keep their own events within the budget.
+
+``max_batch_size`` and ``max_batch_wait_ms`` cap both (memory, a GPU's batch limit).
 """
 
 from __future__ import annotations
 
 from collections import deque
 
-BUSY = 0.7  # utilisation above which the loop lingers for fuller batches
+MIN_EVENTS_WORTH_WAITING_FOR = 2.0
 _WINDOW = 64  # recent batches the cost model is fitted on
 _REFIT_EVERY = 16
 _RATE_INTERVAL_S = 0.5
@@ -94,11 +96,15 @@ class BatchSizer:
     """The batch limit and the wait for one turn of the loop."""
 
     def __init__(
-        self, budget_s: float, max_batch: int, max_wait_s: float, share: float = 0.1
+        self,
+        budget_s: float,
+        max_batch: int,
+        max_wait_s: float | None = None,
+        share: float = 0.1,
     ) -> None:
-        self.slice_s = budget_s * share
+        self.slice_s = budget_s * share / 2  # waiting gets one half, scoring the other
         self.max_batch = max_batch
-        self.max_wait_s = max_wait_s
+        self.max_wait_s = self.slice_s if max_wait_s is None else min(max_wait_s, self.slice_s)
         self.cost = CostModel()
         self.arrivals = RateMeter()
 
@@ -108,24 +114,14 @@ class BatchSizer:
         self.arrivals.add(events, now)
 
     def limit(self) -> int:
-        """The most events one batch may take: scored within the budget's share."""
+        """The most events one batch may take: scored within the scoring half."""
         if not self.cost.known or self.cost.per_event <= 0:
             return self.max_batch
-        fits = int((self.slice_s - self.cost.fixed) / self.cost.per_event)
+        fits = int((self.slice_s - self.cost.fixed) / self.cost.per_event + 1e-9)
         return max(1, min(self.max_batch, fits))
 
-    def linger_s(self, have: int) -> float:
-        """How long to wait for more events when ``have`` are in hand (0: go now)."""
-        rate = self.arrivals.rate
-        if rate <= 0 or have <= 0 or not self.cost.known:
+    def wait_s(self) -> float:
+        """How long to wait for a fuller batch (0: take what has arrived and go)."""
+        if self.arrivals.rate * self.max_wait_s < MIN_EVENTS_WORTH_WAITING_FOR:
             return 0.0
-        fixed, per_event = self.cost.fixed, self.cost.per_event
-        if rate * (fixed / have + per_event) <= BUSY:
-            return 0.0  # keeping up with batches this size: waiting only adds latency
-        headroom = BUSY - rate * per_event
-        if headroom <= 0:
-            return 0.0  # saturated by per-event work: a backlog will fill batches anyway
-        wanted = min(self.limit(), rate * fixed / headroom)
-        wait = (wanted - have) / rate
-        room = self.slice_s - self.cost.seconds(int(wanted))
-        return max(0.0, min(wait, self.max_wait_s, room))
+        return self.max_wait_s

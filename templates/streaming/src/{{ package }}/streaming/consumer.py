@@ -3,12 +3,13 @@
 One thread does everything Kafka-related, so delivery reports and rebalance callbacks run
 between loop steps and need no locks. The loop:
 
-1. takes the events that have arrived (waiting only for the first), as many as the model
-   scores within a share of the latency budget (``batching.BatchSizer``);
+1. takes a batch sized, and waits for it as long as, a share of the latency budget and the
+   measured arrival rate allow (``batching.BatchSizer``);
 2. scores them in one model call (``scoring.Scorer``), bad events become dead letters;
 3. hands every prediction and dead letter to the idempotent producer without waiting;
-4. commits input offsets only for the prefix of batches whose outputs the broker has
-   acknowledged, so a crash at any point re-delivers rather than loses events.
+4. commits input offsets (every ``commit_interval_ms``) only for the prefix of batches whose
+   outputs the broker has acknowledged, so a crash at any point re-delivers rather than
+   loses events.
 
 At most ``max_in_flight_batches`` batches wait for acknowledgements; beyond that (or when
 the producer's queue is full) the partitions are paused while the loop keeps polling, so
@@ -67,12 +68,15 @@ class StreamConsumer:
         self.version = predictor.info.version
         self.encoder = RecordEncoder(predictor.info.name, self.version)
         self.scorer = Scorer(predictor)
+        wait_ms = settings.max_batch_wait_ms
         self.sizer = BatchSizer(
             settings.latency_budget_ms / 1000,
             settings.max_batch_size,
-            settings.max_batch_wait_ms / 1000,
+            None if wait_ms is None else wait_ms / 1000,
             settings.batch_latency_share,
         )
+        self.uncommitted: dict[Partition, int] = {}  # acknowledged, not yet committed
+        self.last_commit = time.monotonic()
         metrics.consumed.labels(settings.input_topic)  # exported at 0 before the first event
         self.inflight = InFlight()
         self.held: list[Message] = []
@@ -170,19 +174,20 @@ class StreamConsumer:
         return self._shutdown()
 
     def _take(self, room: int) -> list[Message]:
-        """The events that have arrived, up to ``room``; waits only for the first one,
-        and lingers for more only when the sizer says the consumer is too busy."""
+        """Up to ``room`` events: what has arrived, plus what arrives within the sizer's
+        wait when the arrival rate makes waiting worth it; otherwise it waits only for
+        the first event (at most a short idle interval, so the loop keeps turning)."""
         events = self._consume(room, 0)
+        wait_s = self.sizer.wait_s()
+        if wait_s > 0:
+            if len(events) < room:
+                events += self._consume(room - len(events), wait_s)  # returns once full
+            return events
         if not events:
             idle_s = _IDLE_WAIT_IN_FLIGHT_S if len(self.inflight) else _IDLE_WAIT_S
             events = self._consume(1, idle_s)
-            if not events:
-                return events
-            if room > 1:
+            if events and room > 1:
                 events += self._consume(room - 1, 0)
-        linger_s = self.sizer.linger_s(len(events))
-        if linger_s > 0 and len(events) < room:
-            events += self._consume(room - len(events), linger_s)
         return events
 
     def _consume(self, count: int, timeout_s: float) -> list[Message]:
@@ -417,9 +422,15 @@ class StreamConsumer:
             self.metrics.produced.labels(self.version).inc(produced)
             self._summary["produced"] += produced
             self.metrics.in_flight.set(len(self.inflight))
-        if not offsets:
+        self.uncommitted.update(offsets)
+        if not self.uncommitted:
             return
-        partitions = [TopicPartition(t, p, o) for (t, p), o in offsets.items()]
+        now = time.monotonic()
+        if not sync and (now - self.last_commit) * 1000 < self.settings.commit_interval_ms:
+            return
+        partitions = [TopicPartition(t, p, o) for (t, p), o in self.uncommitted.items()]
+        self.uncommitted = {}
+        self.last_commit = now
         try:
             if sync:
                 self.consumer.commit(offsets=partitions, asynchronous=False)
@@ -485,6 +496,7 @@ class StreamConsumer:
         self.generation += 1
         dropped = self.inflight.clear() + len(self.held)
         self.held = []
+        self.uncommitted = {}  # revoked: already committed; lost: no longer ours to commit
         self.state.assigned = []
         self.metrics.assigned.set(0)
         self.metrics.lag.clear()

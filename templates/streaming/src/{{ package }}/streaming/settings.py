@@ -44,14 +44,23 @@ class StreamingSettings(AppSettings):
     producer_config: dict[str, KafkaValue] = Field(default_factory=dict)
 
     max_batch_size: int = Field(500, ge=1, description="most events per model call")
-    max_batch_wait_ms: float = Field(
-        20.0, ge=0, description="longest wait for a fuller batch (only when the consumer is busy)"
+    max_batch_wait_ms: float | None = Field(
+        None,
+        ge=0,
+        description="longest wait for a fuller batch (default: half of the batch's share of "
+        "the budget; only when the arrival rate brings two events or more meanwhile)",
     )
     batch_latency_share: float = Field(
         0.1,
         gt=0,
         le=1,
         description="share of the latency budget one batch may spend waiting and being scored",
+    )
+    commit_interval_ms: float = Field(
+        200.0,
+        ge=0,
+        description="offsets of acknowledged batches are committed at most this often (always "
+        "on revocation and shutdown); longer: fewer commits, more redone after a crash",
     )
     max_in_flight_batches: int = Field(
         8, ge=1, description="batches produced but not yet acknowledged; then partitions pause"
@@ -62,8 +71,8 @@ class StreamingSettings(AppSettings):
     fetch_wait_max_ms: int | None = Field(
         None,
         ge=1,
-        description="longest a fetch waits on the broker for new events (default: from the "
-        "latency budget, budget/25 within 5-100 ms)",
+        description="longest a fetch waits on the broker for new events (default: a fifth of "
+        "the latency budget, within 5-100 ms)",
     )
     reconnect_backoff_ms: int = Field(250, ge=1, description="first retry after a broker loss")
     reconnect_backoff_max_ms: int = Field(10_000, ge=1, description="retries back off to this")
@@ -107,10 +116,11 @@ class StreamingSettings(AppSettings):
     drift_window: int = Field(1000, ge=10)
 
     def fetch_wait_ms(self) -> int:
-        """The fetch wait: some brokers hold a fetch this long even when events arrive."""
+        """The fetch wait, a share of the budget: some brokers (Tansu) hold a fetch this long
+        even when events arrive meanwhile; shorter waits cost a fetch request each."""
         if self.fetch_wait_max_ms is not None:
             return self.fetch_wait_max_ms
-        return round(min(100.0, max(5.0, self.latency_budget_ms / 25)))
+        return round(min(100.0, max(5.0, self.latency_budget_ms / 5)))
 
     def producer_linger_ms(self) -> float:
         if self.linger_ms is not None:
