@@ -392,10 +392,10 @@ def test_two_consumers_in_one_group_a_join_revokes_mid_batch_and_a_kill_loses_no
     takes every partition. Every event gets a prediction; duplicates are counted."""
     sent = events(12_000)
     produce(broker.bootstrap, topics.input, sent)
-    # A hands outputs to a producer queue of 20 records that sends every 100 ms: each batch
-    # of 200 spends a second or more waiting for room, and the in-flight limit is out of
-    # reach, so A is nearly always mid-batch (its waits serve the rebalance).
-    slow = json.dumps({"queue.buffering.max.messages": 20, "linger.ms": 100})
+    # A hands outputs to a producer queue of 50 records that sends once a second: each
+    # batch of 200 waits about 4 s for room (the in-flight limit is out of reach), and a
+    # wait that long polls the group, so the rebalance reaches A in the middle of a batch.
+    slow = json.dumps({"queue.buffering.max.messages": 50, "linger.ms": 1000})
     with (
         TopicReader(broker.bootstrap, topics.output) as reader,
         consumer(
@@ -408,12 +408,12 @@ def test_two_consumers_in_one_group_a_join_revokes_mid_batch_and_a_kill_loses_no
         ) as a,
     ):
         wait_for(lambda: assigned(a) == 3, START_TIMEOUT_S, "A owns every partition", a)
-        reader.read_until(400, READ_TIMEOUT_S)
+        wait_for(lambda: consumed(a, topics) > 0, 30, "A at work", a)
         for _attempt in range(3):  # each join and each leave of B is a revocation for A
             with consumer(project, broker.bootstrap, topics) as b:
                 wait_for(lambda: assigned(b) > 0, START_TIMEOUT_S, "B gets partitions", b)
                 wait_for(lambda: 0 < assigned(a) < 3, 30, "A keeps the rest", a)
-                if not eventually(lambda: "straddled a rebalance" in a.output(), 15):
+                if not eventually(lambda: "straddled a rebalance" in a.output(), 20):
                     continue  # A was between batches this time: B leaves, A is revoked again
                 a_metrics, a_log = a.metrics(), a.output()
                 os.killpg(a.process.pid, signal.SIGKILL)
@@ -468,25 +468,14 @@ def test_sigterm_finishes_flushes_and_commits_no_duplicates(
     assert max(counts.values()) == 1, "no duplicates after a graceful stop"
 
 
-@contextlib.contextmanager
-def frozen(broker: TansuBroker) -> Iterator[Callable[[], None]]:
-    """SIGSTOP the broker (connections stay up, nothing is answered); yields a function
-    that thaws it; it is always thawed on the way out."""
-    assert broker.process is not None
-    pid = broker.process.pid
-    os.killpg(pid, signal.SIGSTOP)
-    thawed = False
-
-    def thaw() -> None:
-        nonlocal thawed
-        if not thawed:
-            os.killpg(pid, signal.SIGCONT)
-            thawed = True
-
-    try:
-        yield thaw
-    finally:
-        thaw()
+# Outputs wait a second in the producer before they are sent: batches are in flight
+# (produced, not yet acknowledged) nearly all the time, so a frozen broker catches some.
+LINGERING = {
+    "producer_config": json.dumps({"linger.ms": 1000}),
+    "max_batch_size": "100",
+    "max_in_flight_batches": "4",
+    "drain_timeout_s": "30",
+}
 
 
 def test_sigterm_turns_not_ready_at_once_and_drains_in_flight_work(
@@ -500,12 +489,12 @@ def test_sigterm_turns_not_ready_at_once_and_drains_in_flight_work(
         create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
         sent = events(20_000)
         produce(broker.bootstrap, topics.input, sent)
-        small = {"max_batch_size": "100", "max_in_flight_batches": "4", "drain_timeout_s": "30"}
         with TopicReader(broker.bootstrap, topics.output) as reader:
-            with consumer(project, broker.bootstrap, topics, **small) as running:
-                reader.read_until(len(sent) // 10, READ_TIMEOUT_S)
-                with frozen(broker) as thaw:
-                    time.sleep(0.3)  # outputs of the batches under way wait for acknowledgement
+            with consumer(project, broker.bootstrap, topics, **LINGERING) as running:
+                reader.read_until(1000, READ_TIMEOUT_S)
+                time.sleep(0.5)  # halfway through the next batches' linger
+                with broker.frozen() as thaw:
+                    assert running.metrics()["stream_in_flight_batches"] > 0
                     os.killpg(running.process.pid, signal.SIGTERM)
                     wait_for(
                         lambda: status(f"{running.health}/ready") == 503, 5, "not ready", running
@@ -519,7 +508,7 @@ def test_sigterm_turns_not_ready_at_once_and_drains_in_flight_work(
                     code = running.process.wait(60)
                 log = running.output()
             assert code == 0, log[-3000:]
-            assert "consumer closed" in log and "not acknowledged within" not in log
+            assert "consumer closed" in log and "within the drain timeout" not in log
             with consumer(project, broker.bootstrap, topics) as restarted:
                 records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=2.0)
                 redone = consumed(restarted, topics)
@@ -538,20 +527,21 @@ def test_sigterm_with_the_broker_gone_exits_after_the_drain_timeout_and_loses_no
     topics = Topics(unique("events"), unique("predictions"), unique("dlq"), unique("group"))
     with TansuBroker(log_path=tmp_path / "tansu.log") as broker:
         create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
-        sent = events(40_000)
+        sent = events(20_000)
         produce(broker.bootstrap, topics.input, sent)
-        small = {"max_batch_size": "100", "max_in_flight_batches": "4", "drain_timeout_s": "2"}
         with TopicReader(broker.bootstrap, topics.output) as reader:
-            with consumer(project, broker.bootstrap, topics, **small) as running:
-                reader.read_until(len(sent) // 10, READ_TIMEOUT_S)
-                with frozen(broker):
-                    time.sleep(0.3)
+            with consumer(
+                project, broker.bootstrap, topics, **{**LINGERING, "drain_timeout_s": "2"}
+            ) as running:
+                reader.read_until(1000, READ_TIMEOUT_S)
+                time.sleep(0.5)  # halfway through the next batches' linger
+                with broker.frozen():
+                    assert running.metrics()["stream_in_flight_batches"] > 0
                     os.killpg(running.process.pid, signal.SIGTERM)
-                    # drain_timeout_s, then librdkafka's own limit on leaving the group (5 s)
-                    code = running.process.wait(60)
+                    code = running.process.wait(60)  # a drain_timeout_s of 2 s, not a minute
                 log = running.output()
             assert code == 0, log[-3000:]
-            assert "outputs not acknowledged within 2 s" in log
+            assert "outputs not acknowledged within the drain timeout (2 s)" in log, log[-3000:]
             with consumer(project, broker.bootstrap, topics):
                 records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=1.0)
     assert set(keys_of(records)) == {key for key, _ in sent}, "no loss"
