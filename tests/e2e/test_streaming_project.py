@@ -328,10 +328,11 @@ def test_poison_events_go_to_the_dead_letter_topic_with_reasons(
 def test_a_full_producer_queue_pauses_and_loses_nothing(
     project: Project, broker: TansuBroker, topics: Topics
 ) -> None:
-    """A producer queue of 50 records and batches of 200: every batch waits for room."""
+    """A producer queue of 400 records that sends once a second, batches of 200: batches
+    wait for room long enough to pause the partitions; nothing is lost."""
     sent = events(2000)
     produce(broker.bootstrap, topics.input, sent)
-    tiny_queue = json.dumps({"queue.buffering.max.messages": 50})
+    tiny_queue = json.dumps({"queue.buffering.max.messages": 400, "linger.ms": 1000})
     with (
         consumer(
             project,
@@ -339,7 +340,7 @@ def test_a_full_producer_queue_pauses_and_loses_nothing(
             topics,
             producer_config=tiny_queue,
             max_batch_size="200",
-            max_in_flight_batches="2",
+            max_in_flight_batches="1000",
         ) as running,
         TopicReader(broker.bootstrap, topics.output) as reader,
     ):
