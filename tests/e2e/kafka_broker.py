@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import os
+import signal
 import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +98,27 @@ class TansuBroker:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(STOP_TIMEOUT_S)
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[Callable[[], None]]:
+        """SIGSTOP the broker: connections stay up and nothing is answered (a hung broker,
+        a long GC pause). Yields a function that thaws it early; always thawed on exit."""
+        if self.process is None:
+            raise RuntimeError("the broker is not running")
+        pid = self.process.pid
+        os.killpg(pid, signal.SIGSTOP)
+        thawed = False
+
+        def thaw() -> None:
+            nonlocal thawed
+            if not thawed:
+                os.killpg(pid, signal.SIGCONT)
+                thawed = True
+
+        try:
+            yield thaw
+        finally:
+            thaw()
 
     def __enter__(self) -> TansuBroker:
         return self if self.process else self.start()

@@ -59,6 +59,7 @@ FAMILIES = {
     "stream_produce_errors": "counter",
     "stream_commits": "counter",
     "stream_producer_restarts": "counter",
+    "stream_model_failures": "counter",
     "stream_rebalances": "counter",
     "stream_batch_size": "histogram",
     "stream_batch_duration_seconds": "histogram",
@@ -327,10 +328,11 @@ def test_poison_events_go_to_the_dead_letter_topic_with_reasons(
 def test_a_full_producer_queue_pauses_and_loses_nothing(
     project: Project, broker: TansuBroker, topics: Topics
 ) -> None:
-    """A producer queue of 50 records and batches of 200: every batch waits for room."""
+    """A producer queue of 400 records that sends once a second, batches of 200: batches
+    wait for room long enough to pause the partitions; nothing is lost."""
     sent = events(2000)
     produce(broker.bootstrap, topics.input, sent)
-    tiny_queue = json.dumps({"queue.buffering.max.messages": 50})
+    tiny_queue = json.dumps({"queue.buffering.max.messages": 400, "linger.ms": 1000})
     with (
         consumer(
             project,
@@ -338,7 +340,7 @@ def test_a_full_producer_queue_pauses_and_loses_nothing(
             topics,
             producer_config=tiny_queue,
             max_batch_size="200",
-            max_in_flight_batches="2",
+            max_in_flight_batches="1000",
         ) as running,
         TopicReader(broker.bootstrap, topics.output) as reader,
     ):
@@ -376,6 +378,75 @@ def consumed(running: Running, topics: Topics) -> float:
     return running.metrics()[f'stream_events_consumed_total{{topic="{topics.input}"}}']
 
 
+def assigned(running: Running) -> float:
+    return running.metrics().get("stream_assigned_partitions", 0.0)
+
+
+# ---------------------------------------------------------------- scale-out
+
+
+def test_two_consumers_in_one_group_a_join_revokes_mid_batch_and_a_kill_loses_nothing(
+    project: Project, broker: TansuBroker, topics: Topics, record_property: Any
+) -> None:
+    """Scale-out is the consumer group: A works alone, B joins (the rebalance revokes A's
+    partitions while A is in the middle of a batch), then A is SIGKILLed mid-stream and B
+    takes every partition. Every event gets a prediction; duplicates are counted."""
+    sent = events(12_000)
+    produce(broker.bootstrap, topics.input, sent)
+    # A hands outputs to a producer queue of 50 records that sends once a second: each
+    # batch of 200 waits about 4 s for room (the in-flight limit is out of reach), and a
+    # wait that long polls the group, so the rebalance reaches A in the middle of a batch.
+    slow = json.dumps({"queue.buffering.max.messages": 50, "linger.ms": 1000})
+    with (
+        TopicReader(broker.bootstrap, topics.output) as reader,
+        consumer(
+            project,
+            broker.bootstrap,
+            topics,
+            producer_config=slow,
+            max_batch_size="200",
+            max_in_flight_batches="1000",
+        ) as a,
+    ):
+        wait_for(lambda: assigned(a) == 3, START_TIMEOUT_S, "A owns every partition", a)
+        wait_for(lambda: consumed(a, topics) > 0, 30, "A at work", a)
+        for _attempt in range(3):  # each join and each leave of B is a revocation for A
+            with consumer(project, broker.bootstrap, topics) as b:
+                wait_for(lambda: assigned(b) > 0, START_TIMEOUT_S, "B gets partitions", b)
+                wait_for(lambda: 0 < assigned(a) < 3, 30, "A keeps the rest", a)
+                if not eventually(lambda: "straddled a rebalance" in a.output(), 20):
+                    continue  # A was between batches this time: B leaves, A is revoked again
+                a_metrics, a_log = a.metrics(), a.output()
+                os.killpg(a.process.pid, signal.SIGKILL)
+                a.process.wait(10)
+                wait_for(lambda: assigned(b) == 3, 60, "B takes over A's partitions", b)
+                records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=2.0)
+                b_metrics = b.metrics()
+                break
+        else:
+            pytest.fail(f"no revocation reached A mid-batch:\n{a.output()[-4000:]}")
+    counts = keys_of(records)
+    missing = {key for key, _ in sent} - set(counts)
+    duplicates = sum(c - 1 for c in counts.values())
+    record_property("duplicates_after_rebalance_and_kill", duplicates)
+    print(f"two consumers, one killed: {duplicates} duplicates of {len(sent)}")
+    assert not missing, f"{len(missing)} events without a prediction"
+    assert "straddled a rebalance; not committing it" in a_log
+    assert a_metrics['stream_rebalances_total{kind="revoke"}'] >= 1
+    assert b_metrics['stream_rebalances_total{kind="assign"}'] >= 2, "B was assigned again"
+    assert b_metrics[f'stream_events_consumed_total{{topic="{topics.input}"}}'] > 0
+    assert duplicates < len(sent), "redelivery is bounded by uncommitted batches"
+
+
+def eventually(check: Callable[[], bool], timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.2)
+    return False
+
+
 def test_sigterm_finishes_flushes_and_commits_no_duplicates(
     project: Project, broker: TansuBroker, topics: Topics
 ) -> None:
@@ -396,6 +467,85 @@ def test_sigterm_finishes_flushes_and_commits_no_duplicates(
     counts = keys_of(records)
     assert set(counts) == {key for key, _ in sent}, "no loss"
     assert max(counts.values()) == 1, "no duplicates after a graceful stop"
+
+
+# Outputs wait a second in the producer before they are sent: batches are in flight
+# (produced, not yet acknowledged) nearly all the time, so a frozen broker catches some.
+LINGERING = {
+    "producer_config": json.dumps({"linger.ms": 1000}),
+    "max_batch_size": "100",
+    "max_in_flight_batches": "4",
+    "drain_timeout_s": "30",
+}
+
+
+def test_sigterm_turns_not_ready_at_once_and_drains_in_flight_work(
+    project: Project, tmp_path: Path
+) -> None:
+    """The broker freezes with outputs in flight; SIGTERM: /ready is 503 while the
+    consumer waits, and once the broker answers it flushes, commits and exits 0. The
+    restart then redoes nothing: what was in flight was finished and committed."""
+    topics = Topics(unique("events"), unique("predictions"), unique("dlq"), unique("group"))
+    with TansuBroker(log_path=tmp_path / "tansu.log") as broker:
+        create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
+        sent = events(20_000)
+        produce(broker.bootstrap, topics.input, sent)
+        with TopicReader(broker.bootstrap, topics.output) as reader:
+            with consumer(project, broker.bootstrap, topics, **LINGERING) as running:
+                reader.read_until(1000, READ_TIMEOUT_S)
+                time.sleep(0.5)  # halfway through the next batches' linger
+                with broker.frozen() as thaw:
+                    assert running.metrics()["stream_in_flight_batches"] > 0
+                    os.killpg(running.process.pid, signal.SIGTERM)
+                    wait_for(
+                        lambda: status(f"{running.health}/ready") == 503, 5, "not ready", running
+                    )
+                    probe = json.loads(
+                        urllib.request.urlopen(f"{running.health}/health", timeout=2).read()
+                    )
+                    assert probe["draining"] is True and probe["live"] is True
+                    assert running.process.poll() is None, "still draining: the broker is frozen"
+                    thaw()
+                    code = running.process.wait(60)
+                log = running.output()
+            assert code == 0, log[-3000:]
+            assert "consumer closed" in log and "within the drain timeout" not in log
+            with consumer(project, broker.bootstrap, topics) as restarted:
+                records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=2.0)
+                redone = consumed(restarted, topics)
+    counts = keys_of(records)
+    assert 0 < redone < len(sent), "stopped with work left"
+    assert set(counts) == {key for key, _ in sent}, "no loss"
+    assert max(counts.values()) == 1, "in-flight work was committed before exit: no duplicates"
+
+
+@pytest.mark.slow
+def test_sigterm_with_the_broker_gone_exits_after_the_drain_timeout_and_loses_nothing(
+    project: Project, tmp_path: Path
+) -> None:
+    """The broker stays frozen past drain_timeout_s: the consumer gives up waiting, leaves
+    what is unacknowledged uncommitted and exits; the restart redoes it (no loss)."""
+    topics = Topics(unique("events"), unique("predictions"), unique("dlq"), unique("group"))
+    with TansuBroker(log_path=tmp_path / "tansu.log") as broker:
+        create_topics(broker.bootstrap, [topics.input, topics.output, topics.dlq])
+        sent = events(20_000)
+        produce(broker.bootstrap, topics.input, sent)
+        with TopicReader(broker.bootstrap, topics.output) as reader:
+            with consumer(
+                project, broker.bootstrap, topics, **{**LINGERING, "drain_timeout_s": "2"}
+            ) as running:
+                reader.read_until(1000, READ_TIMEOUT_S)
+                time.sleep(0.5)  # halfway through the next batches' linger
+                with broker.frozen():
+                    assert running.metrics()["stream_in_flight_batches"] > 0
+                    os.killpg(running.process.pid, signal.SIGTERM)
+                    code = running.process.wait(60)  # a drain_timeout_s of 2 s, not a minute
+                log = running.output()
+            assert code == 0, log[-3000:]
+            assert "outputs not acknowledged within the drain timeout (2 s)" in log, log[-3000:]
+            with consumer(project, broker.bootstrap, topics):
+                records = reader.read_until(len(sent), READ_TIMEOUT_S, settle_s=1.0)
+    assert set(keys_of(records)) == {key for key, _ in sent}, "no loss"
 
 
 def test_consumer_started_before_the_broker_connects_and_catches_up(
@@ -493,6 +643,115 @@ def test_metrics_endpoint_exports_exactly_the_documented_families(
     assert set(FAMILIES) - families <= {"stream_consumer_lag", "model_drift_psi"}
 
 
+# ---------------------------------------------------------------- the project's spike
+
+
+def spike_command(project: Project, *args: str) -> list[str]:
+    return [str(project.venv.python), "-m", f"{PACKAGE}.streaming.spike", "--json", *args]
+
+
+def spike_env(project: Project, broker: TansuBroker, topics: Topics) -> dict[str, str]:
+    return project.venv.env(
+        APP_BOOTSTRAP_SERVERS=broker.bootstrap,
+        APP_INPUT_TOPIC=topics.input,
+        APP_OUTPUT_TOPIC=topics.output,
+        APP_DLQ_TOPIC=topics.dlq,
+        APP_GROUP_ID=topics.group,
+    )
+
+
+def test_spike_measures_from_the_scheduled_send_time_and_counts_late_sends(
+    project: Project, broker: TansuBroker, topics: Topics, tmp_path: Path
+) -> None:
+    """The spike itself is frozen for a second mid-run (as a starved load generator would
+    be): the events due meanwhile go out late and their latency includes the stall, so the
+    run fails its budget instead of reporting the consumer's speed as if nothing happened."""
+    records_path = tmp_path / "records.csv"
+    with (
+        consumer(project, broker.bootstrap, topics) as running,
+        TopicReader(broker.bootstrap, topics.output) as reader,
+    ):
+        wait_for(lambda: assigned(running) == 3, START_TIMEOUT_S, "partitions", running)
+        plain = subprocess.run(
+            spike_command(project, "--events", "200", "--rate", "100", "--p99-ms", "60000"),
+            cwd=project.path,
+            env=spike_env(project, broker, topics),
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert plain.returncode == 0, plain.stdout + plain.stderr
+        result = json.loads(plain.stdout)
+        assert result["schema_version"] == 1 and result["ok"] is True
+        assert (result["events"], result["received"], result["missing"]) == (200, 200, 0)
+        assert result["lag_at_end"] == 0 and result["dead_lettered"] == 0
+        assert result["schedule"]["offered_rps"] == 100.0 and result["schedule"]["sent"] == 200
+        assert 0 < result["latency_ms"]["p50"] <= result["latency_ms"]["p99"]
+        stalled = subprocess.Popen(
+            spike_command(
+                project,
+                "--events",
+                "600",
+                "--rate",
+                "200",
+                "--p99-ms",
+                "500",
+                "--records",
+                str(records_path),
+            ),
+            cwd=project.path,
+            env=spike_env(project, broker, topics),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            # the plain run's 200 + its warm-up, this run's warm-up, then 50 scheduled events
+            reader.read_until(202 + 50, READ_TIMEOUT_S)
+            os.killpg(stalled.pid, signal.SIGSTOP)
+            time.sleep(1.0)
+            os.killpg(stalled.pid, signal.SIGCONT)
+            out, err = stalled.communicate(timeout=180)
+        finally:
+            if stalled.poll() is None:
+                stop_group(stalled)  # type: ignore[arg-type]
+    assert stalled.returncode == 1, out + err
+    result = json.loads(out)
+    assert result["received"] == 600 and result["missing"] == 0
+    assert result["schedule"]["late"] >= 100, "the sends due during the stall left late"
+    assert result["latency_ms"]["max"] >= 900, "the stall is in the latency, not hidden"
+    assert any(reason.startswith("p99 ") for reason in result["reasons"])
+    lines = records_path.read_text().splitlines()
+    assert lines[0] == "t,latency_ms,outcome,valid,late" and len(lines) == 601
+    assert sum(line.endswith(",1") for line in lines[1:]) == result["schedule"]["late"]
+    assert all(",ok,1," in line for line in lines[1:])
+
+
+def test_spike_without_a_consumer_says_so(
+    project: Project, broker: TansuBroker, topics: Topics
+) -> None:
+    done = subprocess.run(
+        spike_command(project, "--events", "10", "--rate", "10", "--timeout", "5"),
+        cwd=project.path,
+        env=spike_env(project, broker, topics),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "is the consumer running (make run)" in done.stderr
+    assert "Traceback" not in done.stderr
+    bad = subprocess.run(
+        spike_command(project, "--rate", "0"),
+        cwd=project.path,
+        env=spike_env(project, broker, topics),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "--rate: must be above 0, got 0" in bad.stderr
+
+
 # ---------------------------------------------------------------- packaging (static)
 
 
@@ -566,7 +825,7 @@ def test_promtool_checks_and_unit_tests_the_alerts(rendered: Path) -> None:
     observability = rendered / "observability"
     run_tool(["promtool", "check", "config", "prometheus.yml"], observability)
     out = run_tool(["promtool", "check", "rules", "alerts.yml"], observability).stdout
-    assert "SUCCESS: 10 rules found" in out
+    assert "SUCCESS: 11 rules found" in out
     result = run_tool(["promtool", "test", "rules", "alerts.test.yml"], observability)
     assert "SUCCESS" in result.stdout + result.stderr
 

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {k: v for k, v in vars(args).items() if v is not None}
     settings = StreamingSettings(**overrides)
     configure_logging(settings.log_level, settings.log_json)
-    state = LoopState(settings.liveness_timeout_s)
+    state = LoopState(settings.liveness_timeout_s, settings.model_failure_restart_s)
     try:
         predictor = load_predictor(settings)
     except InferenceError as error:

@@ -1,9 +1,12 @@
 """A small HTTP endpoint for probes and scraping: /health, /ready, /metrics.
 
 It runs in a daemon thread beside the consumer loop and only reads its state. Liveness
-fails when the loop has stopped turning (a hung model call, a deadlock); readiness needs the
-model loaded and a broker connection, so a broker outage takes the pod out of "ready"
-without restarting it: the consumer reconnects on its own.
+fails when the loop has stopped turning (a hung model call, a deadlock) or the model has
+failed every retry for ``model_failure_restart_s`` (a restart gets a fresh runtime).
+Readiness needs the model loaded and scoring, a broker connection, and no shutdown under
+way: a broker outage or a failing model takes the pod out of "ready" without restarting it
+(the consumer reconnects and retries on its own), and SIGTERM turns it 503 at once while the
+consumer drains.
 """
 
 from __future__ import annotations
@@ -20,28 +23,47 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 class LoopState:
     """What the loop reports about itself; written by the loop, read by the probes."""
 
-    def __init__(self, liveness_timeout_s: float) -> None:
+    def __init__(self, liveness_timeout_s: float, model_failure_restart_s: float = 300.0) -> None:
         self.liveness_timeout_s = liveness_timeout_s
+        self.model_failure_restart_s = model_failure_restart_s
         self.last_turn = time.monotonic()
         self.model_ready = False
+        self.model_failing_since: float | None = None
         self.broker_connected = False
+        self.draining = False
         self.assigned: list[str] = []
 
     def turned(self) -> None:
         self.last_turn = time.monotonic()
 
+    def model_failing_s(self) -> float:
+        """How long the model has failed whole batches without a success (0: it scores)."""
+        since = self.model_failing_since
+        return 0.0 if since is None else time.monotonic() - since
+
     def live(self) -> bool:
-        return time.monotonic() - self.last_turn < self.liveness_timeout_s
+        return (
+            time.monotonic() - self.last_turn < self.liveness_timeout_s
+            and self.model_failing_s() < self.model_failure_restart_s
+        )
 
     def ready(self) -> bool:
-        return self.model_ready and self.broker_connected and self.live()
+        return (
+            self.model_ready
+            and self.model_failing_since is None
+            and self.broker_connected
+            and not self.draining
+            and self.live()
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "live": self.live(),
             "ready": self.ready(),
             "model_ready": self.model_ready,
+            "model_failing_s": round(self.model_failing_s(), 3),
             "broker_connected": self.broker_connected,
+            "draining": self.draining,
             "assigned_partitions": self.assigned,
             "seconds_since_loop_turn": round(time.monotonic() - self.last_turn, 3),
         }

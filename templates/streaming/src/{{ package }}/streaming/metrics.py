@@ -90,6 +90,11 @@ class StreamMetrics:
             "producers replaced after acknowledgements stalled with a broker reachable",
             registry=reg,
         )
+        self.model_failures = Counter(
+            "stream_model_failures_total",
+            "batches the model failed as a whole (held and retried, not dead-lettered)",
+            registry=reg,
+        )
         self.commits = Counter("stream_commits_total", "offset commits", ["result"], registry=reg)
         self.rebalances = Counter(
             "stream_rebalances_total",
@@ -124,12 +129,10 @@ class StreamMetrics:
         self.in_flight = Gauge(
             "stream_in_flight_batches", "batches produced but not yet acknowledged", registry=reg
         )
-        self.paused = Gauge(
-            "stream_consumer_paused", "1 while partitions are paused by backpressure", registry=reg
-        )
+        self.paused = Gauge("stream_consumer_paused", "1 while partitions are paused", registry=reg)
         self.pauses = Counter(
             "stream_pauses_total",
-            "times partitions were paused by backpressure",
+            "times partitions were paused: backpressure or a failing model",
             ["cause"],
             registry=reg,
         )
@@ -167,7 +170,11 @@ class StreamMetrics:
             ["model_version"],
             registry=reg,
         )
-        self.ready = Gauge("model_ready", "1 once the model is loaded and warm", registry=reg)
+        self.ready = Gauge(
+            "model_ready",
+            "1 while the model is loaded and scoring (0 while it fails)",
+            registry=reg,
+        )
         self.info = Gauge(
             "model_info",
             "the model being served",
@@ -178,7 +185,7 @@ class StreamMetrics:
             self.dead_lettered.labels(reason)
         for result in ("ok", "failed"):
             self.commits.labels(result)
-        for cause in ("in_flight", "producer_queue"):
+        for cause in ("in_flight", "producer_queue", "model"):
             self.pauses.labels(cause)
         for kind in ("assign", "revoke", "lost"):
             self.rebalances.labels(kind)

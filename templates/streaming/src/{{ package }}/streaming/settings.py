@@ -43,23 +43,59 @@ class StreamingSettings(AppSettings):
     consumer_config: dict[str, KafkaValue] = Field(default_factory=dict)
     producer_config: dict[str, KafkaValue] = Field(default_factory=dict)
 
-    max_batch_size: int = Field(500, ge=1, description="events per model call")
-    max_batch_wait_ms: float = Field(20.0, ge=0, description="wait for a fuller batch")
+    max_batch_size: int = Field(500, ge=1, description="most events per model call")
+    max_batch_wait_ms: float | None = Field(
+        None,
+        ge=0,
+        description="longest wait for a fuller batch (default: half of the batch's share of "
+        "the budget; only when the arrival rate brings two events or more meanwhile)",
+    )
+    batch_latency_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="share of the latency budget one batch may spend waiting and being scored",
+    )
+    commit_interval_ms: float = Field(
+        200.0,
+        ge=0,
+        description="offsets of acknowledged batches are committed at most this often (always "
+        "on revocation and shutdown); longer: fewer commits, more redone after a crash",
+    )
     max_in_flight_batches: int = Field(
         8, ge=1, description="batches produced but not yet acknowledged; then partitions pause"
     )
     session_timeout_ms: int = Field(10_000, ge=1000)
     heartbeat_interval_ms: int = Field(3_000, ge=100)
     max_poll_interval_ms: int = Field(300_000, ge=1000)
-    fetch_wait_max_ms: int = Field(
-        50, ge=1, description="longest a fetch waits on the broker for new events"
+    fetch_wait_max_ms: int | None = Field(
+        None,
+        ge=1,
+        description="longest a fetch waits on the broker for new events (default: a fifth of "
+        "the latency budget, within 5-100 ms)",
     )
     reconnect_backoff_ms: int = Field(250, ge=1, description="first retry after a broker loss")
     reconnect_backoff_max_ms: int = Field(10_000, ge=1, description="retries back off to this")
-    linger_ms: float = Field(5.0, ge=0, description="producer batching delay")
+    linger_ms: float | None = Field(
+        None, ge=0, description="producer batching delay (default: budget/50, at most 5 ms)"
+    )
     compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     stats_interval_ms: int = Field(5_000, ge=100, description="lag and broker state refresh")
-    drain_timeout_s: float = Field(30.0, ge=0, description="shutdown: wait for acknowledgements")
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="SIGTERM: time to finish, flush and commit before exiting"
+    )
+    model_retry_backoff_ms: float = Field(
+        500.0, gt=0, description="first retry after the model failed for a whole batch"
+    )
+    model_retry_backoff_max_ms: float = Field(
+        30_000.0, gt=0, description="retries of a failing model back off to this"
+    )
+    model_failure_restart_s: float = Field(
+        300.0,
+        gt=0,
+        description="the model failed every retry this long: /health fails so the process is "
+        "restarted with a fresh runtime",
+    )
     stall_timeout_s: float = Field(
         120.0,
         gt=0,
@@ -72,8 +108,24 @@ class StreamingSettings(AppSettings):
     liveness_timeout_s: float = Field(
         60.0, gt=0, description="/health fails when the loop has not turned for this long"
     )
-    latency_budget_ms: float = Field(1000.0, gt=0, description="end-to-end p99: histogram buckets")
+    latency_budget_ms: float = Field(
+        1000.0,
+        gt=0,
+        description="end-to-end p99: sizes batches, waits and the latency histogram's buckets",
+    )
     drift_window: int = Field(1000, ge=10)
+
+    def fetch_wait_ms(self) -> int:
+        """The fetch wait, a share of the budget: some brokers (Tansu) hold a fetch this long
+        even when events arrive meanwhile; shorter waits cost a fetch request each."""
+        if self.fetch_wait_max_ms is not None:
+            return self.fetch_wait_max_ms
+        return round(min(100.0, max(5.0, self.latency_budget_ms / 5)))
+
+    def producer_linger_ms(self) -> float:
+        if self.linger_ms is not None:
+            return self.linger_ms
+        return min(5.0, self.latency_budget_ms / 50)
 
     def common_config(self) -> dict[str, Any]:
         """librdkafka properties both clients share: brokers, security, backoff."""
@@ -111,7 +163,7 @@ class StreamingSettings(AppSettings):
                 "heartbeat.interval.ms": self.heartbeat_interval_ms,
                 "max.poll.interval.ms": self.max_poll_interval_ms,
                 "enable.partition.eof": False,
-                "fetch.wait.max.ms": self.fetch_wait_max_ms,
+                "fetch.wait.max.ms": self.fetch_wait_ms(),
             }
         )
         config.update(self.consumer_config)
@@ -125,7 +177,7 @@ class StreamingSettings(AppSettings):
                 "enable.idempotence": True,
                 "acks": "all",
                 "message.timeout.ms": 0,
-                "linger.ms": self.linger_ms,
+                "linger.ms": self.producer_linger_ms(),
                 "compression.type": self.compression,
                 "queue.buffering.max.messages": max(
                     100_000, 4 * self.max_batch_size * self.max_in_flight_batches
