@@ -32,9 +32,9 @@ def load_sample(manifest: Manifest, path: Path | None) -> Sample:
     if path is not None:
         sample = _read(path, manifest)
     elif manifest.source == "demo":
-        from ..demo_model import load_data
+        from ..demo_model import demo_named, load_data
 
-        _, x_test, _, y_test, _ = load_data()
+        _, x_test, _, y_test, _ = load_data(demo_named(manifest.name))
         sample = Sample(x_test, y_test, "held-out split of the demo dataset")
     else:
         rng = np.random.default_rng(0)
