@@ -50,6 +50,9 @@ class Demo:
     batch_rows: int | None  # None: full-batch training
     learning_rate: float
     opset: int | None  # ONNX opset for skl2onnx; None: the converter's newest
+    # How a torch demo is saved: TorchScript (model.pt) or a torch.export program (model.pt2),
+    # the input of the on-device converters (LiteRT, ExecuTorch, Core ML).
+    torch_file: str = "model.pt"
 
 
 DEMOS = {
@@ -73,6 +76,7 @@ DEMOS = {
         batch_rows=128,
         learning_rate=1e-3,
         opset=17,
+        torch_file="model.pt2",
     ),
 }
 DEFAULT_DEMO = "breast-cancer"
@@ -184,6 +188,11 @@ def train_torch(x: np.ndarray, y: np.ndarray, path: Path, demo: Demo) -> Any:
             loss.backward()
             optimiser.step()
     module.eval()
+    if path.suffix == ".pt2":
+        batch = torch.export.Dim("batch")
+        program = torch.export.export(module, (features[:2],), dynamic_shapes={"batch": {0: batch}})
+        torch.export.save(program, str(path))
+        return program.module()
     scripted = torch.jit.script(module)
     scripted.save(str(path))
     return scripted
@@ -196,9 +205,11 @@ def torch_scores(module: Any, x: np.ndarray) -> np.ndarray:
         return np.asarray(module(torch.from_numpy(x)).numpy())
 
 
-def load_torchscript(path: Path) -> Any:
+def load_torch(path: Path) -> Any:
     import torch
 
+    if path.suffix == ".pt2":
+        return torch.export.load(str(path)).module()
     return torch.jit.load(str(path))
 
 
@@ -234,10 +245,10 @@ def build(
         return None
     x_train, x_test, y_train, y_test, features = load_data(demo)
     if model_format == "torch":
-        path = models_dir / "model.pt"
+        path = models_dir / demo.torch_file
         module = train_torch(x_train, y_train, path, demo)
         reference = torch_scores(module, x_test)
-        exported = torch_scores(load_torchscript(path), x_test)
+        exported = torch_scores(load_torch(path), x_test)
         kind = "mlp"
     else:
         model = train_sklearn(kind, x_train, y_train, demo)
