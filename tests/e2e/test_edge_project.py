@@ -6,7 +6,9 @@ device memory and p99 budget reach the pipeline the way a user's do), is install
 and runs ``make export``. The tests then check what a device team would: the exported and
 quantized models load and run in onnxruntime and agree with the source, an altered model
 fails parity, the browser page gives onnxruntime's prediction in headless Chromium, and
-the mobile bundle carries a checked ORT-format model. The PyTorch project is slow.
+the mobile bundle carries a checked ORT-format model while saying plainly that a
+scikit-learn model stays ONNX-only. The PyTorch project (slow) goes through every runtime:
+LiteRT and ExecuTorch checked in their own interpreters, Core ML converted and validated.
 """
 
 from __future__ import annotations
@@ -379,8 +381,14 @@ def test_mobile_bundle_carries_a_checked_ort_model(mobile_project: EdgeProject) 
     np.testing.assert_allclose(from_ort, from_onnx, atol=1e-6)
     manifest = json.loads((dist / "manifest.json").read_text())
     assert manifest["edge"]["files"] == {"ort_format": "model.ort"}
-    notes = " ".join(mobile_project.report()["bundle"]["notes"])
+    report = mobile_project.report()
+    notes = " ".join(report["bundle"]["notes"])
     assert "LiteRT" in notes and "Core ML" in notes
+    assert report["targets"] == ["onnx", "litert", "coreml"]
+    for entry in report["runtimes"]:  # said plainly, not skipped silently
+        assert entry["status"] == "not_applicable"
+        assert "scikit-learn models stay ONNX-only" in entry["reason"]
+    assert not (dist / "litert").exists() and not (dist / "coreml").exists()
     assert not (dist / "web").exists()
     # The pipeline's project tests on a graph of ai.onnx.ml operators (no initializers).
     mobile_project.run(
@@ -392,33 +400,53 @@ def test_mobile_bundle_carries_a_checked_ort_model(mobile_project: EdgeProject) 
 
 
 @pytest.mark.slow
-def test_torch_project_exports_with_a_dynamic_batch(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
+def test_torch_project_through_every_runtime(tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("edge-torch")
     answers = {
         "traffic": {"arrival": "on-device"},
         "latency": {"p99_ms": 30},
-        "hardware": {"target": "embedded", "device_memory_mb": 128},
+        "hardware": {"target": "mobile", "device_memory_mb": 128},
         "model": {"framework": "pytorch"},
     }
-    path, package = new_edge_project(root, "digits-board", answers, "--model-format", "torch")
+    path, package = new_edge_project(root, "digits-phone-torch", answers, "--model-format", "torch")
     project = installed(path, package, root / "venv")
     project.run("make", "model")
-    project.run("make", "export", "VARIANTS=dynamic,static,fp16")
+    project.run(
+        "make",
+        "export",
+        "RUNTIMES=onnx,litert,executorch,coreml",
+        "VARIANTS=dynamic,static,fp16",
+        timeout=1800,
+    )
     report = project.report()
-    assert "TorchScript exporter" in report["export"]["exporter"]
+    assert "torch.export exporter" in report["export"]["exporter"]  # the .pt2 demo program
     batch_axis = report["export"]["inputs"][0]["shape"][0]
     assert isinstance(batch_axis, str), report["export"]["inputs"]  # not baked in
-    assert report["export"]["external_data"] == []
-    names = [v["name"] for v in report["variants"]]
-    assert names[:2] == ["fp32", "dynamic"]
-    assert report["variants"][0]["parity"]["max_abs_diff"] < 1e-4
-    rows = json.dumps(np.random.default_rng(2).uniform(0, 16, size=(7, 64)).tolist())
-    for name in names:
-        scores = project.python(
-            RUN_MODEL, str(path / "build" / "export" / f"model.{name}.onnx"), rows, "probabilities"
-        )
-        assert np.asarray(scores).shape == (7, 10)
-    assert (path / "dist" / "model.ort").is_file()
-    project.run("make", "test")
+    assert [v["name"] for v in report["variants"]] == ["fp32", "dynamic", "static", "fp16"]
+    assert all(v["parity"]["passed"] for v in report["variants"])
+    assert report["failed_variants"] == [] and report["failed_targets"] == []
+    statuses = {(e["target"], e["variant"]): e["status"] for e in report["runtimes"]}
+    for runtime in ("litert", "executorch"):
+        for variant in ("fp32", "dynamic", "static"):
+            assert statuses[(runtime, variant)] == "verified", (runtime, variant)
+        assert statuses[(runtime, "fp16")] == "not_applicable"
+    assert statuses[("coreml", "fp32")] == statuses[("coreml", "dynamic")] == "unverified"
+    dist = path / "dist"
+    for runtime, model in (
+        ("litert", "model.tflite"),
+        ("executorch", "model.pte"),
+        ("coreml", "model.mlpackage"),
+    ):
+        manifest = json.loads((dist / runtime / "manifest.json").read_text())
+        assert manifest["file"] == model and (dist / runtime / model).exists()
+        if runtime != "coreml":
+            assert manifest["sha256"] == sha256(dist / runtime / model)
+    markdown = (dist / "report.md").read_text()
+    assert "Other runtimes" in markdown and "UNVERIFIED" in markdown and "estimated" in markdown
+    rows = json.dumps(np.random.default_rng(2).uniform(0, 16, size=(3, 64)).tolist())
+    for runtime in ("litert", "executorch"):
+        done = project.run(str(project.venv.python), str(dist / runtime / "predict.py"), rows)
+        assert len(json.loads(done.stdout)["predictions"]) == 3
+    # the project's own suite: every runtime again, with the changed-weights negatives
+    project.run("make", "test", timeout=1800)
+    project.run("make", "lint")
