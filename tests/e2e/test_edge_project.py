@@ -396,6 +396,52 @@ def test_mobile_bundle_carries_a_checked_ort_model(mobile_project: EdgeProject) 
     )
 
 
+# ------------------------------------------------------------------ the default project
+
+
+def test_default_project_reports_converters_it_cannot_find(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """``mlship new edge`` as it comes (PyTorch demo, phone target), installed without its
+    ``convert`` extra: the ONNX route is verified, and LiteRT and Core ML are reported as
+    not produced, naming the missing converter and the fallback tried, not skipped."""
+    root = tmp_path_factory.mktemp("edge-default")
+    made = mlship("new", "edge", str(root / "pocket"), "--defaults", "--no-git", cwd=root)
+    assert made.returncode == 0
+    path = root / "pocket"
+    assert "model_format: torch" in (path / ".copier-answers.yml").read_text()
+    pyproject = (path / "pyproject.toml").read_text()
+    from mlship.new.plan import load_pins
+
+    pins = load_pins()
+    for name in ("litert-torch", "ai-edge-litert", "executorch", "coremltools"):
+        assert f'"{name}=={pins[name]}"' in pyproject
+    assert f'"pydantic=={pins["pydantic-litert"]}"' in pyproject
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    project = EdgeProject(path, "pocket", Venv(venv))
+    project.run("make", "install", "EXTRAS=dev,torch", timeout=INSTALL_TIMEOUT_S)
+    project.run("make", "model")
+    done = project.run("make", "export", "ARGS=--threads 1")
+    report = project.report()
+    assert report["budget"]["target"] == "mobile" and report["targets"] == [
+        "onnx",
+        "litert",
+        "coreml",
+    ]
+    assert report["variants"][0]["parity"]["passed"] and report["failed_variants"] == []
+    statuses = {e["target"]: e["status"] for e in report["runtimes"]}
+    assert set(statuses.values()) == {"not_produced"}
+    litert = next(e for e in report["runtimes"] if e["target"] == "litert")
+    assert [t["route"] for t in litert["routes_tried"]] == ["litert-torch", "onnx2tf"]
+    assert "litert_torch" in litert["routes_tried"][0]["error"]
+    assert "onnx2tf is not installed" in litert["routes_tried"][1]["error"]
+    assert "coremltools" in next(e for e in report["runtimes"] if e["target"] == "coreml")["reason"]
+    assert "not_produced" in done.stderr and "not in the bundle" in " ".join(
+        report["bundle"]["notes"]
+    )
+
+
 # ------------------------------------------------------------------ PyTorch MLP (slow)
 
 
