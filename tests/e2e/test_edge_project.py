@@ -399,6 +399,7 @@ def test_mobile_bundle_carries_a_checked_ort_model(mobile_project: EdgeProject) 
 # ------------------------------------------------------------------ the default project
 
 
+@pytest.mark.slow  # torch in a venv of its own: about 7 minutes on 2 shared cores
 def test_default_project_reports_converters_it_cannot_find(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
