@@ -400,6 +400,7 @@ def test_mobile_bundle_carries_a_checked_ort_model(mobile_project: EdgeProject) 
 
 
 @pytest.mark.slow  # torch in a venv of its own: about 7 minutes on 2 shared cores
+@pytest.mark.timeout(1800)
 def test_default_project_reports_converters_it_cannot_find(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
@@ -446,7 +447,8 @@ def test_default_project_reports_converters_it_cannot_find(
 # ------------------------------------------------------------------ PyTorch MLP (slow)
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # installs the converters, converts three times: 20-30 minutes here
+@pytest.mark.timeout(3600)
 def test_torch_project_through_every_runtime(tmp_path_factory: pytest.TempPathFactory) -> None:
     root = tmp_path_factory.mktemp("edge-torch")
     answers = {
