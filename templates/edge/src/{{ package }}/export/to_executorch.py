@@ -9,6 +9,7 @@ Parity and timing run in ``executorch.runtime``, the same C++ runtime an app emb
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,18 @@ def _quantized(module: Any, variant: str, calibration: np.ndarray) -> Any:
     return convert_pt2e(prepared)
 
 
+def pin_threads(threads: int) -> int | None:
+    """XNNPACK's thread pool to ``threads`` (as onnxruntime's intra-op threads), if it can."""
+    try:
+        from executorch.extension.pybindings import portable_lib
+    except ImportError:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the call is marked experimental
+        portable_lib._unsafe_reset_threadpool(threads)
+        return int(portable_lib._threadpool_get_thread_count())
+
+
 def _method(path: Path) -> Any:
     from executorch.runtime import Runtime
 
@@ -99,7 +112,10 @@ def scorer(path: Path) -> Callable[[np.ndarray], np.ndarray]:
     return scores
 
 
-def case(name: str, path: Path, row: np.ndarray, rows: np.ndarray, repeats: int) -> Case:
+def case(
+    name: str, path: Path, row: np.ndarray, rows: np.ndarray, repeats: int, threads: int = 1
+) -> Case:
+    pin_threads(threads)
     single, batch = _call(_method(path)), _call(_method(path))
     return Case(
         name=name,
