@@ -78,7 +78,7 @@ class ExportConfig(BaseModel):
     default_targets: dict[str, list[Runtime]] = {
         "android": ["onnx", "litert"],
         "ios": ["onnx", "coreml"],
-        "mobile": ["onnx", "litert", "coreml"],
+        "mobile": ["onnx", "litert", "executorch", "coreml"],
         "browser": ["onnx-web"],
         "embedded": ["onnx", "litert"],
         "server": ["onnx"],
