@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,7 +68,6 @@ class Inputs:
 class Built:
     entry: dict[str, Any]
     case: Callable[[np.ndarray, np.ndarray, int], Case] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def build_all(runtimes: list[str], variants: list[str], inputs: Inputs) -> list[Built]:
