@@ -61,6 +61,11 @@ class ProjectFacts(_Strict):
         description="The budget is a p99 per prediction that a person chooses (asked by "
         "`mlship new` on a terminal)."
     )
+    model_format: Literal["onnx", "sklearn", "torch"] = Field(
+        "onnx",
+        description="The demo model's format when nothing else names one (no --model-format, "
+        "no --model, no decision record).",
+    )
 
 
 class ScaleOut(_Strict):

@@ -96,14 +96,16 @@ def _gpu_wanted(spec: ProjectSpec, knowledge: Pattern) -> bool:
     return bool(record.answers and record.answers.hardware.accelerator == "gpu")
 
 
-def _model_format(spec: ProjectSpec, imported: ImportedModel | None) -> ModelFormat:
+def _model_format(
+    spec: ProjectSpec, imported: ImportedModel | None, knowledge: Pattern
+) -> ModelFormat:
     if spec.model_format is not None:
         return spec.model_format
     if imported is not None:
         return imported.framework
     stack = spec.decision.stack if spec.decision else {}
     named = str(stack.get("model_format") or stack.get("runtime") or "").lower()
-    return RUNTIME_FORMATS.get(named, "onnx")
+    return RUNTIME_FORMATS.get(named, knowledge.project.model_format)
 
 
 def overlay_of(spec: ProjectSpec) -> TemplateOverlay | None:
@@ -169,7 +171,7 @@ def plan_project(spec: ProjectSpec, dest: Path) -> ProjectPlan:
             spec.model, spec.model_format, spec.input_schema, spec.trust_pickle
         )
     warnings = list(imported.warnings) if imported else []
-    model_format = _model_format(spec, imported)
+    model_format = _model_format(spec, imported, knowledge)
     use_gpu = _gpu_wanted(spec, knowledge)
     if spec.cuda_version is not None and not use_gpu:
         raise InputError("cuda: a CUDA version only applies with --gpu")

@@ -58,6 +58,13 @@ def _serving(pattern: Pattern, answers: Answers, est: Estimate, sizing: Sizing) 
 def _runtime(pattern: Pattern, answers: Answers, est: Estimate) -> tuple[str, str, str]:
     """(runtime, model format for `mlship new`, why)."""
     framework = answers.model.framework
+    if pattern.kind == "export" and framework == "pytorch":
+        return (
+            "onnxruntime",
+            "torch",
+            "model.framework is 'pytorch': the on-device converters (LiteRT, ExecuTorch, "
+            "Core ML) take the PyTorch program, and ONNX runs in onnxruntime beside them",
+        )
     if pattern.kind == "export":
         return (
             "onnxruntime",

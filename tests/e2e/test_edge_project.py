@@ -6,7 +6,9 @@ device memory and p99 budget reach the pipeline the way a user's do), is install
 and runs ``make export``. The tests then check what a device team would: the exported and
 quantized models load and run in onnxruntime and agree with the source, an altered model
 fails parity, the browser page gives onnxruntime's prediction in headless Chromium, and
-the mobile bundle carries a checked ORT-format model. The PyTorch project is slow.
+the mobile bundle carries a checked ORT-format model while saying plainly that a
+scikit-learn model stays ONNX-only. The PyTorch project (slow) goes through every runtime:
+LiteRT and ExecuTorch checked in their own interpreters, Core ML converted and validated.
 """
 
 from __future__ import annotations
@@ -379,8 +381,14 @@ def test_mobile_bundle_carries_a_checked_ort_model(mobile_project: EdgeProject) 
     np.testing.assert_allclose(from_ort, from_onnx, atol=1e-6)
     manifest = json.loads((dist / "manifest.json").read_text())
     assert manifest["edge"]["files"] == {"ort_format": "model.ort"}
-    notes = " ".join(mobile_project.report()["bundle"]["notes"])
+    report = mobile_project.report()
+    notes = " ".join(report["bundle"]["notes"])
     assert "LiteRT" in notes and "Core ML" in notes
+    assert report["targets"] == ["onnx", "litert", "executorch", "coreml"]
+    for entry in report["runtimes"]:  # said plainly, not skipped silently
+        assert entry["status"] == "not_applicable"
+        assert "scikit-learn models stay ONNX-only" in entry["reason"]
+    assert not (dist / "litert").exists() and not (dist / "coreml").exists()
     assert not (dist / "web").exists()
     # The pipeline's project tests on a graph of ai.onnx.ml operators (no initializers).
     mobile_project.run(
@@ -388,37 +396,77 @@ def test_mobile_bundle_carries_a_checked_ort_model(mobile_project: EdgeProject) 
     )
 
 
-# ------------------------------------------------------------------ PyTorch MLP (slow)
+# ------------------------------------------------------------------ the default project (slow)
 
 
-@pytest.mark.slow
-def test_torch_project_exports_with_a_dynamic_batch(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> None:
-    root = tmp_path_factory.mktemp("edge-torch")
-    answers = {
-        "traffic": {"arrival": "on-device"},
-        "latency": {"p99_ms": 30},
-        "hardware": {"target": "embedded", "device_memory_mb": 128},
-        "model": {"framework": "pytorch"},
-    }
-    path, package = new_edge_project(root, "digits-board", answers, "--model-format", "torch")
-    project = installed(path, package, root / "venv")
+@pytest.mark.slow  # torch and the converters in a venv of its own: 20-25 minutes here
+@pytest.mark.timeout(3600)
+def test_default_project_through_every_runtime(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``mlship new edge`` as it comes (PyTorch demo, phone target). Without its ``convert``
+    extra, ONNX is verified and each missing converter is named with the fallback tried;
+    with it, ``make export`` gives verified ONNX, LiteRT and ExecuTorch artifacts and a
+    converted Core ML model, and the project's own tests pass (changed-weights negatives)."""
+    from mlship.new.plan import load_pins
+
+    root = tmp_path_factory.mktemp("edge-default")
+    mlship("new", "edge", str(root / "pocket"), "--defaults", "--no-git", cwd=root)
+    path = root / "pocket"
+    assert "model_format: torch" in (path / ".copier-answers.yml").read_text()
+    pyproject, pins = (path / "pyproject.toml").read_text(), load_pins()
+    for name in ("litert-torch", "ai-edge-litert", "executorch", "coremltools"):
+        assert f'"{name}=={pins[name]}"' in pyproject
+    assert f'"pydantic=={pins["pydantic-litert"]}"' in pyproject
+    venv = root / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    project = EdgeProject(path, "pocket", Venv(venv))
+
+    # 1. without the converters: reported, with every route tried, never silent
+    project.run("make", "install", "EXTRAS=dev,torch", timeout=INSTALL_TIMEOUT_S)
     project.run("make", "model")
-    project.run("make", "export", "VARIANTS=dynamic,static,fp16")
+    done = project.run("make", "export")
     report = project.report()
-    assert "TorchScript exporter" in report["export"]["exporter"]
-    batch_axis = report["export"]["inputs"][0]["shape"][0]
-    assert isinstance(batch_axis, str), report["export"]["inputs"]  # not baked in
-    assert report["export"]["external_data"] == []
-    names = [v["name"] for v in report["variants"]]
-    assert names[:2] == ["fp32", "dynamic"]
-    assert report["variants"][0]["parity"]["max_abs_diff"] < 1e-4
-    rows = json.dumps(np.random.default_rng(2).uniform(0, 16, size=(7, 64)).tolist())
-    for name in names:
-        scores = project.python(
-            RUN_MODEL, str(path / "build" / "export" / f"model.{name}.onnx"), rows, "probabilities"
-        )
-        assert np.asarray(scores).shape == (7, 10)
-    assert (path / "dist" / "model.ort").is_file()
-    project.run("make", "test")
+    assert report["budget"]["target"] == "mobile"
+    assert report["targets"] == ["onnx", "litert", "executorch", "coreml"]
+    assert report["variants"][0]["parity"]["passed"] and report["failed_variants"] == []
+    assert {e["status"] for e in report["runtimes"]} == {"not_produced"}
+    litert = next(e for e in report["runtimes"] if e["target"] == "litert")
+    assert [t["route"] for t in litert["routes_tried"]] == ["litert-torch", "onnx2tf"]
+    assert "litert_torch" in litert["routes_tried"][0]["error"]
+    assert "onnx2tf is not installed" in litert["routes_tried"][1]["error"]
+    assert "not_produced" in done.stderr
+    assert "not in the bundle" in " ".join(report["bundle"]["notes"])
+
+    # 2. with them (make install's default extras): every runtime, every variant
+    project.run("make", "install", timeout=INSTALL_TIMEOUT_S)
+    project.run("make", "export", "VARIANTS=dynamic,static,fp16", timeout=1800)
+    report = project.report()
+    assert "torch.export exporter" in report["export"]["exporter"]  # the .pt2 demo program
+    assert isinstance(report["export"]["inputs"][0]["shape"][0], str)  # dynamic batch axis
+    assert [v["name"] for v in report["variants"]] == ["fp32", "dynamic", "static", "fp16"]
+    assert all(v["parity"]["passed"] for v in report["variants"])
+    assert report["failed_variants"] == [] and report["failed_targets"] == []
+    statuses = {(e["target"], e["variant"]): e["status"] for e in report["runtimes"]}
+    for runtime in ("litert", "executorch"):
+        for variant in ("fp32", "dynamic", "static"):
+            assert statuses[(runtime, variant)] == "verified", (runtime, variant)
+        assert statuses[(runtime, "fp16")] == "not_applicable"
+    assert statuses[("coreml", "fp32")] == statuses[("coreml", "dynamic")] == "unverified"
+    dist = path / "dist"
+    for runtime, model in (
+        ("litert", "model.tflite"),
+        ("executorch", "model.pte"),
+        ("coreml", "model.mlpackage"),
+    ):
+        manifest = json.loads((dist / runtime / "manifest.json").read_text())
+        assert manifest["file"] == model and (dist / runtime / model).exists()
+        if runtime != "coreml":
+            assert manifest["sha256"] == sha256(dist / runtime / model)
+    markdown = (dist / "report.md").read_text()
+    assert "Other runtimes" in markdown and "UNVERIFIED" in markdown and "estimated" in markdown
+    rows = json.dumps(np.random.default_rng(2).uniform(0, 16, size=(3, 64)).tolist())
+    for runtime in ("litert", "executorch"):
+        done = project.run(str(project.venv.python), str(dist / runtime / "predict.py"), rows)
+        assert len(json.loads(done.stdout)["predictions"]) == 3
+    # the project's own suite: every runtime again, with the changed-weights negatives
+    project.run("make", "test", timeout=1800)
+    project.run("make", "lint")

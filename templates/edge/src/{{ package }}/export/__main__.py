@@ -11,6 +11,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from ..inference.errors import ModelLoadError
 from .bundle import BundleError
@@ -19,6 +20,7 @@ from .parity import describe_failure
 from .pipeline import Options, PipelineError, run_pipeline, verify
 
 VARIANTS = ("dynamic", "static", "fp16")
+RUNTIMES = ("onnx", "onnx-web", "litert", "executorch", "coreml")
 
 
 def _variants(text: str) -> list[str]:
@@ -27,6 +29,16 @@ def _variants(text: str) -> list[str]:
     if unknown:
         raise argparse.ArgumentTypeError(
             f"unknown variant(s) {', '.join(unknown)} (allowed: {', '.join(VARIANTS)}, none)"
+        )
+    return chosen
+
+
+def _targets(text: str) -> list[str]:
+    chosen = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in chosen if t not in RUNTIMES]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown target(s) {', '.join(unknown) or '(none)'} (allowed: {', '.join(RUNTIMES)})"
         )
     return chosen
 
@@ -41,7 +53,14 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--dist", type=Path, default=Path("dist"))
     run.add_argument("--work", type=Path, default=Path("build/export"))
     run.add_argument("--record", type=Path, default=Path("mlship.yaml"))
-    run.add_argument("--target", choices=["browser", "mobile", "embedded", "server"])
+    run.add_argument(
+        "--target",
+        choices=["browser", "mobile", "android", "ios", "embedded", "server"],
+        help="the device (default: mlship.yaml, then export.yaml)",
+    )
+    run.add_argument(
+        "--runtimes", type=_targets, help="comma list: onnx,onnx-web,litert,executorch,coreml"
+    )
     run.add_argument("--device-factor", type=float, help="target slowdown versus this machine")
     run.add_argument("--variants", type=_variants, help="comma list: dynamic,static,fp16 or none")
     run.add_argument("--opset", type=int)
@@ -68,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             options.dist, options.work, options.record = args.dist, args.work, args.record
             options.target, options.device_factor = args.target, args.device_factor
+            options.targets = args.runtimes
             options.variants, options.opset, options.threads = (
                 args.variants,
                 args.opset,
@@ -84,15 +104,32 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(report))
     else:
         print(_summary(report))
-    return 0
+    for entry in report.get("runtimes", []):
+        if entry["status"] in ("not_produced", "not_applicable", "unverified"):
+            print(
+                f"note: {entry['target']} {entry['variant']}: {entry['status']}: "
+                f"{entry.get('reason', '')}",
+                file=sys.stderr,
+            )
+    failed = report.get("failed_targets", [])
+    broken = [f for f in failed if f["status"] == "failed"]
+    for item in broken:
+        print(
+            f"error: {item['target']} {item['variant']} failed its check: {item['reason']}",
+            file=sys.stderr,
+        )
+    return 1 if broken else 0
 
 
-def _summary(report: dict[str, object]) -> str:
+def _summary(report: dict[str, Any]) -> str:
     chosen = report["recommendation"]
-    assert isinstance(chosen, dict)
+    runtimes = ", ".join(
+        f"{e['target']}/{e['variant']} {e['status']}" for e in report.get("runtimes", [])
+    )
     return (
         f"ship {chosen['variant']} ({chosen['why']}); "
-        f"report: {Path(str(report['bundle']['path'])) / 'report.md'}"  # type: ignore[index]
+        + (f"runtimes: {runtimes}; " if runtimes else "")
+        + f"report: {Path(str(report['bundle']['path'])) / 'report.md'}"
     )
 
 

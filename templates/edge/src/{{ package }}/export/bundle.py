@@ -2,9 +2,11 @@
 
 Every target gets the model, a manifest (sha256, schema, quantization, parity figures) and
 a Python onnxruntime example. ``browser`` adds a static page that runs the model with
-onnxruntime-web, vendored from npm (no CDN). ``mobile`` and ``embedded`` add the model in
-ONNX Runtime's ORT format (for its mobile and minimal builds), checked in onnxruntime.
-LiteRT and Core ML are not produced here; the notes say what would be needed.
+onnxruntime-web, vendored from npm (no CDN). Phones and boards add the model in ONNX
+Runtime's ORT format (for its mobile and minimal builds), checked in onnxruntime. Each
+other runtime that was built gets a folder of its own (``litert/``, ``executorch/``,
+``coreml/``) with its artifact, a manifest and a minimal loader per platform; a runtime
+that could not be built is named in the notes with the reason.
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ class BundleError(RuntimeError):
 
 
 def assemble(
-    report: dict[str, Any], predictor: Predictor, x: np.ndarray, out: Path, work: Path
+    report: dict[str, Any],
+    predictor: Predictor,
+    x: np.ndarray,
+    out: Path,
+    work: Path,
+    reference: np.ndarray | None = None,
 ) -> list[str]:
     out.mkdir(parents=True)
     chosen = report["recommendation"]["variant"]
@@ -48,19 +55,116 @@ def assemble(
     extra_files: dict[str, str] = {}
     if target == "browser":
         notes += _web(out, work, predictor, x, output)
-    elif target in ("mobile", "embedded"):
+    elif target in ("mobile", "android", "ios", "embedded"):
         ort_file, ort_notes = _ort_format(model, out, x, output)
         notes += ort_notes
         extra_files["ort_format"] = ort_file.name
-        notes += [
-            "LiteRT (TFLite) is not produced: no ONNX-to-LiteRT converter is installed here "
-            "(onnx2tf needs TensorFlow); convert dist/model.onnx with onnx2tf, or export the "
-            "PyTorch source with ai-edge-torch, then check it with the LiteRT interpreter",
-            "Core ML is not produced: coremltools converts PyTorch or TensorFlow, not ONNX; "
-            "convert the source model on macOS and check it there",
-        ]
     _write_manifest(report, predictor, variant, model, out, extra_files)
+    notes += runtime_bundles(report, predictor, x, reference, out)
     return notes
+
+
+SHIPPABLE = ("verified", "unverified")
+
+
+def shipped_variant(entries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The runtime's variant to ship: the smallest verified one that meets the budget,
+    else its verified fp32; an unverified runtime (Core ML) ships fp32."""
+    produced = [e for e in entries if e["status"] in SHIPPABLE]
+    passing = [
+        e
+        for e in produced
+        if e["status"] == "verified" and e.get("budget", {}).get("passed", False)
+    ]
+    if passing:
+        return min(passing, key=lambda e: e["size_bytes"])
+    return next((e for e in produced if e["variant"] == "fp32"), None)
+
+
+def runtime_bundles(
+    report: dict[str, Any],
+    predictor: Predictor,
+    x: np.ndarray,
+    reference: np.ndarray | None,
+    out: Path,
+) -> list[str]:
+    notes: list[str] = []
+    entries = report.get("runtimes", [])
+    for runtime in dict.fromkeys(e["target"] for e in entries):
+        mine = [e for e in entries if e["target"] == runtime]
+        chosen = shipped_variant(mine)
+        if chosen is None:
+            reasons = "; ".join(
+                f"{e['variant']}: {e['status']} ({e.get('reason', '')})" for e in mine
+            )
+            notes.append(f"{runtime} is not in the bundle: {reasons}")
+            continue
+        folder = out / runtime
+        folder.mkdir()
+        source = Path(chosen["file"])
+        target = folder / f"model{source.suffix}"
+        if source.is_dir():
+            shutil.copytree(source, target)
+        else:
+            shutil.copyfile(source, target)
+        _runtime_manifest(report, predictor, chosen, target, folder)
+        for asset in sorted((ASSETS / runtime).iterdir()):
+            shutil.copyfile(asset, folder / asset.name)
+        if runtime == "coreml" and reference is not None:
+            from .to_coreml import write_parity_kit
+
+            write_parity_kit(folder, x, reference, chosen["signature"]["inputs"][0]["name"])
+        state = (
+            "verified in its own interpreter"
+            if chosen["status"] == "verified"
+            else (
+                "UNVERIFIED: Core ML runs only on macOS; run dist/coreml/check_parity.py on a Mac"
+            )
+        )
+        notes.append(f"dist/{runtime}/{target.name}: the {chosen['variant']} variant, {state}")
+    return notes
+
+
+def _file_digests(path: Path) -> dict[str, str]:
+    if path.is_dir():
+        return {
+            str(p.relative_to(path)): sha256_of(p) for p in sorted(path.rglob("*")) if p.is_file()
+        }
+    return {path.name: sha256_of(path)}
+
+
+def _runtime_manifest(
+    report: dict[str, Any], predictor: Predictor, entry: dict[str, Any], model: Path, out: Path
+) -> None:
+    source = predictor.manifest
+    runtime = entry["target"]
+    document: dict[str, Any] = {
+        "schema_version": 1,
+        "name": source.name,
+        "version": source.version,
+        "runtime": runtime,
+        "file": model.name,
+        "created": report["created"],
+        "variant": entry["variant"],
+        "quantization": entry["quantization"],
+        "converter": entry["converter"],
+        "status": entry["status"],
+        "signature": entry["signature"],
+        "features": source.input.features,
+        "classes": source.output.classes,
+        "source_model": {"file": source.file, "sha256": source.sha256},
+    }
+    if model.is_dir():
+        document["files"] = _file_digests(model)
+    else:
+        document["sha256"] = sha256_of(model)
+    if "parity" in entry:
+        document["parity"] = {k: v for k, v in entry["parity"].items() if k != "worst"}
+    if runtime == "coreml":
+        tolerances = report["tolerances"]
+        document["tolerance"] = tolerances.get(entry["variant"], tolerances["fp32"])
+        document["unverified_reason"] = entry.get("reason")
+    (out / "manifest.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
 
 
 def _write_manifest(

@@ -13,8 +13,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-Target = Literal["browser", "mobile", "embedded", "server"]
+Target = Literal["browser", "mobile", "android", "ios", "embedded", "server"]
 Variant = Literal["dynamic", "static", "fp16"]
+# onnx: the reference export (+ ORT format on phones and boards); onnx-web: onnx plus the
+# browser page; litert, executorch, coreml: the on-device runtimes of Android, PyTorch, iOS.
+Runtime = Literal["onnx", "onnx-web", "litert", "executorch", "coreml"]
 DEFAULT_TARGET: Target = "mobile"
 
 
@@ -35,10 +38,14 @@ class BenchmarkConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     threads: int = Field(1, ge=1, description="intra-op threads, pinned for every variant")
-    batch_size: int = Field(256, ge=1)
+    batch_size: int = Field(256, ge=1, le=1024)
     seconds_per_case: float = Field(1.5, gt=0, description="time spent timing one case")
     max_runs: int = Field(2000, ge=10)
     load_repeats: int = Field(3, ge=1)
+    # Every case is timed in this many interleaved rounds, so a burst of load on the machine
+    # hits all variants alike; the spread of the per-round ratios is reported.
+    rounds: int = Field(5, ge=1)
+    warmup_seconds: float = Field(0.2, ge=0)
 
 
 class BudgetConfig(BaseModel):
@@ -56,6 +63,8 @@ class BudgetConfig(BaseModel):
         "server": 1.0,
         "browser": 2.0,
         "mobile": 3.0,
+        "android": 3.0,
+        "ios": 3.0,
         "embedded": 8.0,
     }
 
@@ -64,7 +73,22 @@ class ExportConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     opset: int = Field(17, ge=13, le=23)
-    variants: list[Variant] = ["dynamic"]
+    # Runtimes to build; empty: the device's default set below.
+    targets: list[Runtime] = []
+    default_targets: dict[str, list[Runtime]] = {
+        "android": ["onnx", "litert"],
+        "ios": ["onnx", "coreml"],
+        "mobile": ["onnx", "litert", "executorch", "coreml"],
+        "browser": ["onnx-web"],
+        "embedded": ["onnx", "litert"],
+        "server": ["onnx"],
+    }
+    # Quantized variants next to fp32; null: the device's default set below.
+    variants: list[Variant] | None = None
+    default_variants: dict[str, list[Variant]] = {
+        "embedded": ["dynamic", "static"],
+        "default": ["dynamic"],
+    }
     tolerances: dict[str, Tolerance] = {
         "fp32": Tolerance(max_abs_diff=1e-4, min_label_agreement=1.0, max_accuracy_drop=0.0),
         "dynamic": Tolerance(min_label_agreement=0.97, max_accuracy_drop=0.02, max_range_diff=0.05),
@@ -80,6 +104,21 @@ class ExportConfig(BaseModel):
 
 class ConfigError(ValueError):
     """A settings file that cannot be used; the message names the file and the field."""
+
+
+def targets_for(config: ExportConfig, device: str) -> list[str]:
+    """The runtimes to build: ``targets`` when set, else the device's default set."""
+    if config.targets:
+        return list(dict.fromkeys(config.targets))
+    return list(config.default_targets.get(device, ["onnx"]))
+
+
+def variants_for(config: ExportConfig, device: str) -> list[str]:
+    """The quantized variants: ``variants`` when set, else the device's default set."""
+    if config.variants is not None:
+        return list(config.variants)
+    chosen = config.default_variants.get(device, config.default_variants.get("default", []))
+    return list(chosen)
 
 
 def load_config(path: Path) -> ExportConfig:

@@ -53,6 +53,49 @@ def _rows(report: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+RUNTIME_HEADERS = [
+    "runtime",
+    "variant",
+    "status",
+    "size MiB",
+    "load ms",
+    "1 row p50/p99 ms",
+    "batch p50/p99 ms",
+    "max abs diff",
+    "agreement",
+    "accuracy delta",
+    "budget",
+]
+
+
+def _runtime_rows(report: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for entry in report.get("runtimes", []):
+        bench = entry.get("benchmark")
+        parity = entry.get("parity") or {}
+        size = entry.get("size_bytes")
+        rows.append(
+            [
+                entry["target"],
+                entry["variant"],
+                entry["status"],
+                "n/a" if size is None else f"{size / MB:.2f}",
+                "n/a" if bench is None else f"{bench['load_ms']:.1f}",
+                "n/a"
+                if bench is None
+                else f"{bench['single']['p50_ms']:.3f} / {bench['single']['p99_ms']:.3f}",
+                "n/a"
+                if bench is None
+                else f"{bench['batch']['p50_ms']:.2f} / {bench['batch']['p99_ms']:.2f}",
+                _fmt(parity.get("max_abs_diff"), 5),
+                _fmt(parity.get("label_agreement"), 4),
+                _fmt(parity.get("accuracy_delta"), 4),
+                entry.get("budget", {}).get("verdict", "n/a"),
+            ]
+        )
+    return rows
+
+
 HEADERS = [
     "variant",
     "size MiB",
@@ -74,13 +117,18 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Source: {report['model']['framework']} `{report['model']['file']}` exported with "
         f"{report['export']['exporter']}, opset {report['export']['opset']}.",
-        f"Sample: {report['sample']['origin']} ({report['sample']['rows']} rows).",
+        f"Sample: {report['sample']['origin']} ({report['sample']['rows']} rows); static int8 "
+        f"calibrated on {report['sample']['calibration_rows']} other rows "
+        f"({report['sample']['calibration_origin']}), none of them an evaluation row.",
         f"Benchmark: {bench['threads']} intra-op thread(s), batch of {bench['batch_size']} rows, "
+        f"{bench.get('rounds', 1)} interleaved rounds, "
         f"on {bench['machine']['processor']} ({bench['machine']['cpus']} CPUs), "
         f"onnxruntime {bench['machine']['onnxruntime']}.",
         f"Device: target **{budget['target']}**, device factor {budget['device_factor']:g}, "
         f"memory {_limit(budget['device_memory_mb'], 'MiB')}, "
-        f"p99 budget {_limit(budget['p99_ms'], 'ms')}.",
+        f"p99 budget {_limit(budget['p99_ms'], 'ms')}. Device latency is **estimated** "
+        "(p99 measured on this machine x the device factor), not measured on the device.",
+        f"Runtimes: {', '.join(report.get('targets', ['onnx']))}.",
         "",
         "| " + " | ".join(HEADERS) + " |",
         "|" + "---|" * len(HEADERS),
@@ -95,6 +143,33 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(f"- {skipped['variant']}: not applicable, {skipped['reason']}")
     for failed in report.get("failed_variants", []):
         lines.append(f"- {failed['variant']}: could not be built, {failed['reason']}")
+    for name, ratio in {**report["ratios"], **report.get("runtime_ratios", {})}.items():
+        lines.append(
+            f"- {name} vs fp32: single row {ratio['single_speedup']:.2f}x "
+            f"(spread {ratio['single_speedup_spread']:.0%} across rounds), batch "
+            f"{ratio['batch_speedup']:.2f}x (spread {ratio['batch_speedup_spread']:.0%}), "
+            f"{ratio['size_ratio']:.2f}x smaller"
+        )
+    if report.get("runtimes"):
+        lines += [
+            "",
+            "## Other runtimes, each checked in its own interpreter",
+            "",
+            "| " + " | ".join(RUNTIME_HEADERS) + " |",
+            "|" + "---|" * len(RUNTIME_HEADERS),
+        ]
+        lines += ["| " + " | ".join(row) + " |" for row in _runtime_rows(report)]
+        lines.append("")
+        for entry in report["runtimes"]:
+            if entry.get("reason"):
+                lines.append(
+                    f"- {entry['target']} {entry['variant']}: {entry['status']}, {entry['reason']}"
+                )
+            for tried in entry.get("routes_tried", []):
+                lines.append(
+                    f"- {entry['target']} {entry['variant']}: route {tried['route']} did not "
+                    f"work: {tried['error'][:300]}"
+                )
     lines += [
         "",
         f"**Ship: {report['recommendation']['variant']}** ({report['recommendation']['why']}).",
@@ -146,6 +221,16 @@ def html_page(report: dict[str, Any]) -> str:
         for row in _rows(report)
     )
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
+    runtime_table = ""
+    if report.get("runtimes"):
+        runtime_head = "".join(f"<th>{html.escape(h)}</th>" for h in RUNTIME_HEADERS)
+        runtime_body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+            for row in _runtime_rows(report)
+        )
+        runtime_table = (
+            f"<h2>Other runtimes</h2><table><tr>{runtime_head}</tr>{runtime_body}</table>"
+        )
     notes = "".join(
         f"<li>{html.escape(line[2:])}</li>"
         for line in markdown(report).splitlines()
@@ -162,5 +247,7 @@ def html_page(report: dict[str, Any]) -> str:
         f"<h1>Edge export: {title}</h1>"
         f"<p>Ship <strong>{ship}</strong>: {html.escape(report['recommendation']['why'])}.</p>"
         + "".join(charts)
-        + f"<table><tr>{head}</tr>{table}</table><ul>{notes}</ul></html>\n"
+        + "<p>Device latency is <strong>estimated</strong>: p99 measured on this machine "
+        "times the device factor, not measured on the device.</p>"
+        + f"<table><tr>{head}</tr>{table}</table>{runtime_table}<ul>{notes}</ul></html>\n"
     )

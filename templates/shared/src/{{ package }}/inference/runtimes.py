@@ -255,7 +255,9 @@ class TorchRuntime:
         if settings.intra_op_threads > 0:
             torch.set_num_threads(settings.intra_op_threads)
         module = _load_torch_module(path, settings)
-        module.eval().to(device)
+        if path.suffix != ".pt2":  # an exported program is in inference form already
+            module.eval()
+        module.to(device)
         self._half = settings.half_precision and device == "cuda"
         if settings.half_precision and not self._half:
             log.warning("half precision needs a CUDA device; running in float32 on the CPU")
@@ -296,6 +298,12 @@ def _load_torch_module(path: Path, settings: AppSettings) -> Any:
         state = torch.load(path, map_location="cpu", weights_only=True)
         module.load_state_dict(state)
         return module
+    if path.suffix == ".pt2":
+        # A torch.export program (no pickle); what the on-device converters take as input.
+        try:
+            return torch.export.load(str(path)).module()
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise ModelLoadError(f"{path}: not a torch.export program ({error})") from error
     try:
         return torch.jit.load(str(path), map_location="cpu")
     except RuntimeError as error:
