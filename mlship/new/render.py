@@ -130,7 +130,9 @@ def _no_git_index_sync() -> Iterator[None]:
 
     mlship always renders into a fresh staging folder that no git repository tracks, so
     the sync has nothing to do, yet it costs one subprocess per file (about half of the
-    render time). Without the private hook (another copier version) nothing changes.
+    render time). copier (9.19) has no public switch for it, so this swaps its private
+    ``is_git_available`` for the duration of one render; where a later copier lacks that
+    name, nothing is patched and the render is only slower.
     """
     import copier._main as copier_main
 
