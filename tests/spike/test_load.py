@@ -68,16 +68,19 @@ def test_open_model_shows_the_queueing_a_closed_model_hides(
     server: Callable[..., Server], tmp_path: Path
 ) -> None:
     """A service that freezes 0.5 s every 2 s: one closed client barely notices (it waits
-    with the service), an open schedule of independent clients queues up behind it."""
+    with the service), an open schedule of independent clients queues up behind it.
+
+    The budget (200 ms) is far above the 2 ms service time, so a busy machine does not decide
+    the closed verdict, and far below the stall, which decides the open one."""
     svc = server("stall", "--service-ms", "2", "--stall-every-s", "2", "--stall-s", "0.5")
     payloads = str(write_payloads(tmp_path / "p.ndjson"))
-    common = ["--payloads", payloads, "--p99-ms", "50", "--out", str(tmp_path / "s"), "--json"]
+    common = ["--payloads", payloads, "--p99-ms", "200", "--out", str(tmp_path / "s"), "--json"]
 
     closed = spike_cli(svc.url, "--users", "1", "--duration", "4s", *common)
     assert closed.code == 0, closed.stderr
     closed_result = closed.json()
     assert closed_result["verdict"] == "PASS"
-    assert closed_result["stats"]["latency_ms"]["p99"] < 50
+    assert closed_result["stats"]["latency_ms"]["p99"] < 200
     assert closed_result["stats"]["latency_ms"]["max"] > 300  # the stall is there, hidden
 
     opened = spike_cli(svc.url, "--rate", "100", "--duration", "4s", *common)
