@@ -31,28 +31,57 @@ Accelerator = Literal["none", "gpu"]
 Framework = Literal["sklearn", "pytorch", "onnx", "tensorflow", "other"]
 OpsCapacity = Literal["small", "platform"]
 
-Positive = Annotated[float, Field(gt=0)]
-PositiveInt = Annotated[int, Field(gt=0)]
+# Every number that enters mlship is finite and within a range no real deployment leaves:
+# an upper bound keeps an absurd answer (1e308 requests a second) from turning into
+# estimates with hundreds of digits or records that no later command can use.
+MAX_RPS = 10_000_000  # peak requests or events per second (far beyond one deployment)
+MAX_P99_MS = 86_400_000  # one day
+MAX_SIZE_MB = 10_485_760  # 10 TiB
+MAX_GPU_MEMORY_GB = 4096
+MAX_DEVICE_MEMORY_MB = 1_048_576  # 1 TiB
+MAX_STAGES = 50
+MAX_ROWS_PER_RUN = 10**12
+MAX_WINDOW_MINUTES = 10_080  # one week
+MAX_MIN_RPS = 10**11  # a throughput floor, also derived from rows per run over a window
+MAX_LAG = 10**12  # events a consumer may be behind
+
+Rps = Annotated[float, Field(gt=0, le=MAX_RPS)]
+Milliseconds = Annotated[float, Field(gt=0, le=MAX_P99_MS)]
+SizeMb = Annotated[float, Field(gt=0, le=MAX_SIZE_MB)]
+GpuMemoryGb = Annotated[float, Field(gt=0, le=MAX_GPU_MEMORY_GB)]
+DeviceMemoryMb = Annotated[float, Field(gt=0, le=MAX_DEVICE_MEMORY_MB)]
+Stages = Annotated[int, Field(gt=0, le=MAX_STAGES)]
+Rows = Annotated[int, Field(gt=0, le=MAX_ROWS_PER_RUN)]
+Minutes = Annotated[float, Field(gt=0, le=MAX_WINDOW_MINUTES)]
+MinRps = Annotated[float, Field(gt=0, le=MAX_MIN_RPS)]
+ErrorRate = Annotated[float, Field(ge=0, le=1)]
 
 
 class Strict(BaseModel):
-    """Base for every contract: unknown keys are errors, types are not coerced."""
+    """Base for every contract: unknown keys are errors, types are not coerced, numbers are
+    finite."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
 class Traffic(Strict):
     arrival: Arrival = Field(description="How work reaches the model.")
-    peak_rps: Positive | None = Field(None, description="Peak requests or events per second.")
+    peak_rps: Rps | None = Field(None, description="Peak requests or events per second.")
     pattern: TrafficShape = Field("steady", description="Shape of the load over time.")
+    rows_per_run: Rows | None = Field(
+        None, description="Rows one run of a batch job scores (datasets); null: not stated."
+    )
 
 
 class Latency(Strict):
-    p99_ms: Positive | None = Field(
+    p99_ms: Milliseconds | None = Field(
         None, description="End-to-end p99 budget for one prediction in ms; null: no real-time need."
     )
     freshness: Freshness | None = Field(
         None, description="How stale a prediction may be when it is used; null: not stated."
+    )
+    window_minutes: Minutes | None = Field(
+        None, description="How long one batch run may take, in minutes; null: not stated."
     )
 
 
@@ -67,8 +96,8 @@ class Data(Strict):
 class Hardware(Strict):
     target: Target = Field("server", description="Where the model runs.")
     accelerator: Accelerator = Field("none", description="Accelerator available for inference.")
-    gpu_memory_gb: Positive | None = Field(None, description="Memory of one GPU in GiB.")
-    device_memory_mb: Positive | None = Field(
+    gpu_memory_gb: GpuMemoryGb | None = Field(None, description="Memory of one GPU in GiB.")
+    device_memory_mb: DeviceMemoryMb | None = Field(
         None, description="Memory available to the model on an edge device, in MiB."
     )
     offline: bool = Field(False, description="Must work without a network connection.")
@@ -76,8 +105,8 @@ class Hardware(Strict):
 
 class ModelInfo(Strict):
     framework: Framework = Field("sklearn", description="Framework the model was trained with.")
-    size_mb: Positive | None = Field(None, description="Size of the model artifact in MiB.")
-    stages: PositiveInt = Field(1, description="Number of models that feed each other.")
+    size_mb: SizeMb | None = Field(None, description="Size of the model artifact in MiB.")
+    stages: Stages = Field(1, description="Number of models that feed each other.")
 
 
 class Team(Strict):
@@ -128,12 +157,12 @@ class Budget(Strict):
     are written only where a pattern's budget has them.
     """
 
-    p99_ms: Positive | None = None
-    max_error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
-    min_rps: Positive | None = None
-    max_memory_mb: Positive | None = None
-    max_model_mb: Positive | None = None
-    max_lag: Annotated[int, Field(ge=0)] | None = None
+    p99_ms: Milliseconds | None = None
+    max_error_rate: ErrorRate | None = None
+    min_rps: MinRps | None = None
+    max_memory_mb: DeviceMemoryMb | None = None
+    max_model_mb: SizeMb | None = None
+    max_lag: Annotated[int, Field(ge=0, le=MAX_LAG)] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -64,7 +64,7 @@ def parse_answer(spec: FieldSpec, text: str, choices: tuple[str, ...], default: 
         value: float | int = int(text) if spec.kind == "integer" else float(text)
     except ValueError:
         raise Invalid(f"{text!r} is not {spec.allowed()}") from None
-    if value <= 0 or value != value or value == float("inf"):
+    if not spec.check(value):
         raise Invalid(f"{text!r} is not {spec.allowed()}")
     return value
 

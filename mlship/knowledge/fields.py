@@ -29,6 +29,7 @@ class FieldSpec:
     required: bool
     default: Any
     description: str
+    maximum: float | None = None  # numbers: the largest value allowed (all are above 0)
 
     def allowed(self) -> str:
         """Human wording of the values this field accepts."""
@@ -36,24 +37,44 @@ class FieldSpec:
             return ", ".join(self.choices)
         if self.kind == "bool":
             return "true, false"
-        return "a number greater than 0" if self.kind == "number" else "a whole number from 1"
+        wording = "a number greater than 0" if self.kind == "number" else "a whole number from 1"
+        if self.maximum is not None:
+            wording += f" up to {self.maximum:,.0f}"
+        return wording
+
+    def check(self, value: float) -> bool:
+        """A number within this field's range (finite, above 0, at most the maximum)."""
+        if value != value or value in (float("inf"), float("-inf")) or value <= 0:
+            return False
+        return self.maximum is None or value <= self.maximum
 
 
-def _unwrap(annotation: Any) -> tuple[Any, bool]:
-    """Strip ``Optional`` and ``Annotated``: the base type and whether ``None`` is allowed."""
+def _unwrap(annotation: Any) -> tuple[Any, bool, list[Any]]:
+    """Strip ``Optional`` and ``Annotated``: the base type, whether ``None`` is allowed and
+    the constraints (``Gt``, ``Le``, ...) the annotation carries."""
     optional = False
+    metadata: list[Any] = []
     origin = get_origin(annotation)
     if origin in (Union, types.UnionType):
         args = [a for a in get_args(annotation) if a is not type(None)]
         optional = len(args) < len(get_args(annotation))
         (annotation,) = args
     if get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
-    return annotation, optional
+        annotation, *extra = get_args(annotation)
+        for item in extra:
+            metadata.extend(getattr(item, "metadata", [item]))
+    return annotation, optional, metadata
+
+
+def _maximum(metadata: list[Any]) -> float | None:
+    bounds = [getattr(m, "le", None) for m in metadata]
+    found = [float(b) for b in bounds if b is not None]
+    return min(found) if found else None
 
 
 def _spec(path: str, info: Any) -> FieldSpec:
-    base, optional = _unwrap(info.annotation)
+    base, optional, metadata = _unwrap(info.annotation)
+    metadata = [*metadata, *info.metadata]
     choices: tuple[str, ...] = ()
     kind: Kind
     if get_origin(base) is Literal:
@@ -74,6 +95,7 @@ def _spec(path: str, info: Any) -> FieldSpec:
         required=info.is_required(),
         default=None if info.is_required() else info.default,
         description=info.description or "",
+        maximum=_maximum(metadata) if kind in ("number", "integer") else None,
     )
 
 

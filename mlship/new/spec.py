@@ -12,14 +12,14 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mlship.contracts import DecisionRecord, PatternName
+from mlship.contracts import MAX_MIN_RPS, DecisionRecord, ErrorRate, Milliseconds, PatternName
 from mlship.new.copier_data import ModelFormat, PythonVersion
 
 
 class ProjectSpec(BaseModel):
     """Everything a new project depends on; ``None`` means "take the default"."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     pattern: PatternName
     name: str | None = Field(None, description="Project name; default: DEST's folder name.")
@@ -31,9 +31,9 @@ class ProjectSpec(BaseModel):
     gpu: bool | None = Field(None, description="Default: the decision record's accelerator.")
     cuda_version: str | None = Field(None, description="CUDA build of torch; default: table's.")
     python_version: PythonVersion = "3.11"
-    p99_ms: Annotated[float, Field(gt=0)] | None = None
-    max_error_rate: Annotated[float, Field(ge=0, le=1)] | None = None
-    min_rps: Annotated[float, Field(ge=0)] | None = None
+    p99_ms: Milliseconds | None = None
+    max_error_rate: ErrorRate | None = None
+    min_rps: Annotated[float, Field(ge=0, le=MAX_MIN_RPS)] | None = None
     model: Path | None = Field(None, description="The user's model file to bring in.")
     input_schema: Path | None = Field(None, description="JSON file with the model's input.")
     trust_pickle: bool = False

@@ -21,7 +21,7 @@ from mlship.knowledge.fields import answer_fields, required_paths
 from mlship.validation import describe_validation_error
 from mlship.yaml_io import load_yaml
 
-HINT = "docs/questionnaire.md lists every answer, its allowed values and its default"
+HINT = "`mlship recommend --help` lists every answer with its allowed values"
 
 
 @dataclass
@@ -137,8 +137,12 @@ def validate_answers(
         return Answers.model_validate(data)
     except ValidationError as error:
         problems = []
+        fields = answer_fields()
         for item, line in zip(error.errors(), describe_validation_error(error), strict=True):
             loc = ".".join(str(part) for part in item["loc"][:2])
+            spec = fields.get(loc)
+            if spec is not None and spec.kind in ("number", "integer") and "allowed" not in line:
+                line += f" (allowed: {spec.allowed()})"
             number = source.lines.get(loc) if loc not in overrides else None
             if loc in labels:
                 problems.append(f"{line} [given as {labels[loc]}]")

@@ -80,7 +80,8 @@ def test_a_flag_problem_names_the_flag(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         validate_answers(source, {"latency.p99_ms": 0.0}, {"latency.p99_ms": "--p99-ms"})
     assert caught.value.problems == [
-        "latency.p99_ms: Input should be greater than 0 (got 0.0) [given as --p99-ms]"
+        "latency.p99_ms: Input should be greater than 0 (got 0.0) "
+        "(allowed: a number greater than 0 up to 86,400,000) [given as --p99-ms]"
     ]
 
 
