@@ -7,6 +7,7 @@ Writes are atomic: a reader never sees half a record. Every problem names the fi
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -26,6 +27,7 @@ HEADER = (
     "# the budget it is held to (mlship spike and the alert rules read it). Written by\n"
     "# `mlship recommend --save` / `mlship new`; edit the budget freely.\n"
 )
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR}
 _HINT = "write one with `mlship recommend --save` or `mlship new`"
 
 
@@ -70,7 +72,13 @@ def _write_text(path: Path, text: str) -> None:
             Path(temp).unlink(missing_ok=True)
             raise
     except OSError as error:
-        raise ToolError(f"cannot write decision record {path}: {error}") from None
+        reason = error.strerror or str(error)
+        if error.errno in _NOT_WRITABLE:  # the destination the user chose: say which
+            raise InputError(
+                f"cannot write decision record {path}: {reason}",
+                hint="choose a file in a folder you can write to (--save-to FILE)",
+            ) from None
+        raise ToolError(f"cannot write decision record {path}: {reason}") from None
 
 
 def read_decision_record(path: str | Path) -> DecisionRecord:

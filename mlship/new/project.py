@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from mlship.errors import InputError, ToolError
+from mlship.errors import InputError
+from mlship.new.destination import check_writable, creation_error
 from mlship.new.files import (
     fix_answers_file,
     make_parents,
@@ -62,12 +63,17 @@ def new_project(spec: ProjectSpec, dest: Path, force: bool = False) -> NewProjec
     dest = Path(os.path.abspath(Path(dest).expanduser()))
     plan = plan_project(spec, dest)
     check_destination(dest, force)
+    check_writable(dest)
     imported = plan.imported
     try:
         created = make_parents(dest.parent)
+    except OSError as error:
+        raise creation_error(dest, error) from None
+    try:
         staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.mlship-", dir=dest.parent))
     except OSError as error:
-        raise ToolError(f"dest: cannot create a folder next to {dest}: {error}") from error
+        remove_created(created)
+        raise creation_error(dest, error) from None
     try:
         project = staging / "project"
         project.mkdir()
@@ -81,7 +87,7 @@ def new_project(spec: ProjectSpec, dest: Path, force: bool = False) -> NewProjec
         shutil.rmtree(staging, ignore_errors=True)
         remove_created(created)
         if isinstance(error, OSError):
-            raise ToolError(f"dest: could not write the project to {dest}: {error}") from error
+            raise creation_error(dest, error) from error
         raise
     shutil.rmtree(staging, ignore_errors=True)
     render_seconds = time.perf_counter() - started
