@@ -79,7 +79,10 @@ def _tradeoffs(pattern: Pattern, label: str) -> Panel:
 
 
 def render_recommendation(
-    result: Recommendation, patterns: list[Pattern], saved_to: Path | None = None
+    result: Recommendation,
+    patterns: list[Pattern],
+    saved_to: Path | None = None,
+    notes: list[str] | None = None,
 ) -> None:
     """Print the recommendation for a person."""
     out = console()
@@ -113,4 +116,6 @@ def render_recommendation(
         )
     if saved_to is not None:
         out.print(f"Decision record written to [bold]{escape(str(saved_to))}[/]")
+        for note in notes or []:
+            out.print(f"  [dim]·[/] {escape(note)}")
     out.print(f"\n[bold]Next:[/] {escape(result.next)}\n", soft_wrap=True)

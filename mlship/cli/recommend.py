@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from mlship.cli.app import app
 from mlship.cli.errors import reported_errors
 
+if TYPE_CHECKING:
+    from mlship.contracts import Answers, Recommendation
+    from mlship.knowledge.patterns import Pattern
+
 # option name -> the answer it sets; the questionnaire docs list the same fields.
 FLAG_PATHS: dict[str, tuple[str, str]] = {
     "arrival": ("--arrival", "traffic.arrival"),
     "peak_rps": ("--peak-rps", "traffic.peak_rps"),
     "traffic_pattern": ("--traffic-pattern", "traffic.pattern"),
+    "rows_per_run": ("--rows-per-run", "traffic.rows_per_run"),
     "p99_ms": ("--p99-ms", "latency.p99_ms"),
     "freshness": ("--freshness", "latency.freshness"),
+    "window_minutes": ("--window-minutes", "latency.window_minutes"),
     "sensitivity": ("--sensitivity", "data.sensitivity"),
     "must_stay_on_device": ("--must-stay-on-device", "data.must_stay_on_device"),
     "audit_trail": ("--audit-trail", "data.audit_trail"),
@@ -57,8 +63,14 @@ def recommend(
     traffic_pattern: str | None = typer.Option(
         None, help="Load shape: steady, bursty, spiky.", rich_help_panel=_Q
     ),
+    rows_per_run: int | None = typer.Option(
+        None, help="Batch: rows one run of the job scores.", rich_help_panel=_Q
+    ),
     p99_ms: float | None = typer.Option(
         None, help="End-to-end p99 budget in ms (> 0).", rich_help_panel=_Q
+    ),
+    window_minutes: float | None = typer.Option(
+        None, help="Batch: minutes one run of the job may take.", rich_help_panel=_Q
     ),
     freshness: str | None = typer.Option(
         None,
@@ -126,6 +138,12 @@ def recommend(
     save_to: Path | None = typer.Option(
         None, "--save-to", help="Write the decision record to this file (implies --save)."
     ),
+    overwrite: bool = typer.Option(
+        False,
+        "--overwrite",
+        help="Replace an existing decision record instead of merging into it (merging keeps "
+        "a budget edited by hand).",
+    ),
     patterns_dir: Path | None = typer.Option(
         None,
         "--patterns-dir",
@@ -156,9 +174,8 @@ def _run(given: dict[str, Any]) -> None:
         read_answers_file,
         validate_answers,
     )
-    from mlship.recommend.decision import build_decision_record
     from mlship.recommend.engine import next_command, recommend
-    from mlship.record import DEFAULT_NAME, write_decision_record
+    from mlship.record import DEFAULT_NAME
 
     overrides = {
         path: given[name] for name, (_, path) in FLAG_PATHS.items() if given[name] is not None
@@ -193,6 +210,7 @@ def _run(given: dict[str, Any]) -> None:
     result = recommend(answers, patterns)
     directory = f"./{file.stem}" if file is not None else None
     target: Path | None = given["save_to"] or (Path(DEFAULT_NAME) if given["save"] else None)
+    notes: list[str] = []
     if target is not None:
         result = result.model_copy(
             update={
@@ -201,7 +219,7 @@ def _run(given: dict[str, Any]) -> None:
                 )
             }
         )
-        write_decision_record(build_decision_record(answers, result), target)
+        notes = _save(answers, result, target, patterns, overwrite=given["overwrite"])
     elif directory is not None:
         result = result.model_copy(
             update={"next": next_command(result.stack, answers, directory=directory)}
@@ -210,7 +228,46 @@ def _run(given: dict[str, Any]) -> None:
         print_json(result.model_dump(mode="json"))
         if target is not None:
             err_console().print(f"decision record written to {target}", markup=False)
+            for note in notes:
+                err_console().print(f"  {note}", markup=False)
         return
     from mlship.cli._render_recommend import render_recommendation
 
-    render_recommendation(result, patterns, saved_to=target)
+    render_recommendation(result, patterns, saved_to=target, notes=notes)
+
+
+def _save(
+    answers: Answers,
+    result: Recommendation,
+    target: Path,
+    patterns: list[Pattern],
+    *,
+    overwrite: bool,
+) -> list[str]:
+    """Write the record, merged into an existing one unless ``overwrite``; return notes."""
+    from mlship.errors import InputError
+    from mlship.recommend.decision import (
+        OVERWRITE_HINT,
+        build_decision_record,
+        merge_decision_records,
+    )
+    from mlship.record import read_decision_record, write_decision_record
+
+    record = build_decision_record(answers, result)
+    notes: list[str] = []
+    if target.is_file() and not overwrite:
+        try:
+            existing = read_decision_record(target)
+        except InputError as error:
+            raise InputError(
+                f"save: {target} exists and is not a decision record mlship can merge into; "
+                "it was left as it is",
+                problems=[error.message, *error.problems],
+                hint=OVERWRITE_HINT,
+            ) from None
+        defaults = {p.name: p.default_p99_ms for p in patterns}
+        merged = merge_decision_records(existing, record, target, defaults)
+        record = merged.record
+        notes = ["merged into the existing record", *merged.kept]
+    write_decision_record(record, target)
+    return notes

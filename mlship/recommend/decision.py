@@ -1,10 +1,24 @@
-"""The decision record of one recommendation: answers, ranking, winner and budget."""
+"""The decision record of one recommendation: answers, ranking, winner and budget.
+
+``--save`` over an existing record merges instead of replacing it: the new decision
+(answers, ranking, reasons, warnings, stack) comes in, and every budget criterion the
+person edited by hand stays as they left it, since the record's own header invites them
+to edit the budget.
+"""
 
 from __future__ import annotations
 
-from mlship.contracts import Answers, DecisionRecord, Recommendation
-from mlship.knowledge.budget import budget_from_answers
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mlship.contracts import Answers, Budget, DecisionRecord, Recommendation
+from mlship.errors import InputError
+from mlship.knowledge.budget import BudgetFlags, budget_from_answers, resolve_budget
+from mlship.knowledge.fields import format_value
 from mlship.version import __version__
+
+CRITERIA = ("p99_ms", "max_error_rate", "min_rps")
+OVERWRITE_HINT = "write it elsewhere with --save-to FILE, or replace it with --overwrite"
 
 
 def build_decision_record(answers: Answers, recommendation: Recommendation) -> DecisionRecord:
@@ -20,3 +34,72 @@ def build_decision_record(answers: Answers, recommendation: Recommendation) -> D
         stack=dict(recommendation.stack),
         budget=budget_from_answers(answers),
     )
+
+
+@dataclass
+class Merged:
+    """The record to write over an existing one, and what was kept from it."""
+
+    record: DecisionRecord
+    kept: list[str] = field(default_factory=list)
+
+
+def _derived_budget(record: DecisionRecord, pattern_p99_ms: float | None) -> Budget:
+    """The budget mlship itself would have written into ``record`` (no hand edits).
+
+    ``recommend --save`` writes what the answers say; ``mlship new`` (a record with a
+    ``project`` block) fills what they leave open with the pattern's and global defaults.
+    """
+    if not record.project:
+        return budget_from_answers(record.answers) if record.answers else Budget()
+    blank = record.model_copy(update={"budget": Budget()})
+    return resolve_budget(BudgetFlags(), blank, pattern_p99_ms).budget
+
+
+def merge_decision_records(
+    existing: DecisionRecord,
+    fresh: DecisionRecord,
+    path: Path,
+    pattern_p99_ms: dict[str, float | None],
+) -> Merged:
+    """``fresh`` written over ``existing``: new decision, hand-edited budget kept.
+
+    A record that belongs to a generated project (``mlship new`` wrote its ``project``
+    block) is not switched to another pattern: the project would then disagree with it.
+    ``pattern_p99_ms`` maps each pattern to its default p99 in the knowledge base.
+    """
+    if existing.project and existing.pattern != fresh.pattern:
+        name = existing.project.get("name") or "a generated project"
+        raise InputError(
+            f"save: {path} is the decision record of the {existing.pattern} project {name}; "
+            f"the new recommendation is {fresh.pattern}, and merging it would leave the "
+            "project and its record disagreeing",
+            hint=OVERWRITE_HINT,
+        )
+    untouched = _derived_budget(existing, pattern_p99_ms.get(existing.pattern))
+    if existing.project:
+        blank = fresh.model_copy(update={"project": existing.project, "budget": Budget()})
+        proposed = resolve_budget(BudgetFlags(), blank, pattern_p99_ms.get(fresh.pattern)).budget
+    else:
+        proposed = fresh.budget
+    chosen: dict[str, float | None] = {}
+    kept: list[str] = []
+    for name in CRITERIA:
+        stored, derived, new = (getattr(b, name) for b in (existing.budget, untouched, proposed))
+        if stored != derived:  # the person changed it: theirs wins
+            chosen[name] = stored
+            if stored != new:
+                kept.append(
+                    f"budget.{name} {format_value(stored)} kept (edited by hand; the new "
+                    f"answers give {format_value(new)})"
+                )
+        else:
+            chosen[name] = new
+    record = fresh.model_copy(
+        update={
+            "budget": Budget(**chosen),
+            "project": dict(existing.project),
+            "template_version": existing.template_version,
+        }
+    )
+    return Merged(record, kept)
