@@ -94,6 +94,9 @@ def _print_result(result: NewProjectResult) -> None:
                 folders[key] = folders[key[:-1]].add(f"[blue]{escape(key[-1])}/[/]")
         folders[parts[:-1]].add(escape(parts[-1]))
     out.print(tree)
+    conversion = _conversion_line(result.model)
+    if conversion:
+        out.print(escape(conversion))
     for warning in result.warnings:
         print_warning(warning)
     if result.git.note and not result.git.commit:
@@ -104,6 +107,23 @@ def _print_result(result: NewProjectResult) -> None:
     out.print(f"\nCreated the {escape(what)} ({len(result.files)} files). Next:")
     for command in result.next:
         out.print(f"  {escape(command)}")
+
+
+def _conversion_line(manifest: dict[str, Any] | None) -> str | None:
+    """One line on how a scikit-learn model was brought in (converted, kept or not)."""
+    conversion = (manifest or {}).get("conversion")
+    if not isinstance(conversion, dict) or manifest is None:
+        return None
+    if conversion.get("status") != "converted":
+        return f"model: {manifest['file']} is served by scikit-learn ({conversion.get('reason')})"
+    parity, source = conversion["parity"], manifest["source_model"]["file"]
+    labels = "labels equal, " if parity.get("labels_equal") else ""
+    return (
+        f"model: {source} converted to {manifest['file']} with {conversion['converter']} and "
+        f"served by onnxruntime; on {parity['rows']} parity rows {labels}scores within "
+        f"{parity['max_abs_diff']:.1e} (tolerance {parity['tolerance']:g}); {source} stays "
+        "in models/"
+    )
 
 
 def _check_recorded_pattern(name: str, record: Path | None, patterns_dir: Path | None) -> None:

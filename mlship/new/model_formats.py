@@ -17,6 +17,33 @@ from typing import Any
 from mlship.errors import InputError
 
 SAFE_SKOPS_PREFIXES = ("sklearn.", "numpy.")  # what the generated service trusts
+# The readers need libraries mlship installs only with its `models` extra, so that
+# `mlship --help` and a plain install stay light; each reader is imported when used.
+READER_MODULES: dict[str, tuple[str, ...]] = {
+    "onnx": ("numpy", "onnx"),
+    "skops": ("numpy", "sklearn", "skops"),
+    "pickle": ("numpy", "sklearn", "skops", "joblib"),
+    "torch": (),  # a torch archive is checked as a zip file
+}
+MODELS_EXTRA = "pip install 'mlship[models]' (in a checkout: pip install -e '.[models]')"
+
+
+def missing_reader(path: Path, kind: str, missing: list[str]) -> InputError:
+    """The error for a model whose reader's libraries are not installed."""
+    return InputError(
+        f"model: reading {path.name} needs {', '.join(missing)}, which this mlship "
+        "installation lacks (they come with its `models` extra)",
+        hint=f"install the model readers: {MODELS_EXTRA}",
+    )
+
+
+def require_reader(path: Path, kind: str) -> None:
+    """Refuse early, naming the install command, when a reader's libraries are missing."""
+    import importlib.util
+
+    missing = [m for m in READER_MODULES[kind] if importlib.util.find_spec(m) is None]
+    if missing:
+        raise missing_reader(path, kind, missing)
 
 
 @dataclass
@@ -34,6 +61,7 @@ class ModelFacts:
     warnings: list[str] = field(default_factory=list)
     trusted_types: list[str] = field(default_factory=list)
     skops_bytes: bytes | None = None  # a pickle converted to skops, to write instead
+    estimator: Any = None  # the loaded scikit-learn object, where reading had to load it
 
 
 def _refuse(path: Path, problem: str, hint: str | None = None) -> InputError:
@@ -233,6 +261,7 @@ def read_skops(path: Path) -> ModelFacts:
                 f"skops, trusting {', '.join(untrusted)}"
             )
         _from_estimator(estimator, facts)
+        facts.estimator = estimator
     _sklearn_task(last.get("__class__", ""), facts)
     return facts
 
@@ -277,7 +306,7 @@ def read_pickle(path: Path, trust: bool) -> ModelFacts:
         raise _refuse(path, f"could not be loaded ({type(error).__name__}: {error})") from error
     if not hasattr(estimator, "predict"):
         raise _refuse(path, f"holds a {type(estimator).__name__}, not a fitted estimator")
-    facts = ModelFacts(framework="sklearn")
+    facts = ModelFacts(framework="sklearn", estimator=estimator)
     _from_estimator(estimator, facts)
     last = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     _sklearn_task(type(last).__name__, facts)
@@ -296,6 +325,20 @@ def read_pickle(path: Path, trust: bool) -> ModelFacts:
         "and saved as skops, so the project never unpickles it"
     )
     return facts
+
+
+def load_sklearn(path: Path, facts: ModelFacts) -> Any:
+    """The scikit-learn object of a skops file whose types were checked by ``read_skops``."""
+    if facts.estimator is not None:
+        return facts.estimator
+    import skops.io as sio
+
+    try:
+        facts.estimator = sio.load(path, trusted=list(facts.trusted_types) or None)
+    except Exception as error:  # skops raises many kinds for a damaged file
+        problem = f"could not be loaded with skops ({type(error).__name__}: {error})"
+        raise _refuse(path, problem) from error
+    return facts.estimator
 
 
 # --- torch ------------------------------------------------------------------------------

@@ -20,7 +20,15 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mlship.errors import InputError
-from mlship.new.model_formats import ModelFacts, read_onnx, read_pickle, read_skops, read_torch
+from mlship.new.model_formats import (
+    ModelFacts,
+    missing_reader,
+    read_onnx,
+    read_pickle,
+    read_skops,
+    read_torch,
+    require_reader,
+)
 from mlship.validation import describe_validation_error
 
 ModelFormat = Literal["onnx", "sklearn", "torch"]
@@ -40,6 +48,7 @@ SUFFIXES: dict[str, tuple[ModelFormat, str]] = {
     ".pth": ("torch", "torch"),
     ".ts": ("torch", "torch"),
 }
+MAX_FEATURES = 1_000_000  # a request body of one row must stay sendable
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
@@ -48,8 +57,8 @@ class InputSchema(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    features: Annotated[list[str], Field(min_length=1)] | None = None
-    n_features: Annotated[int, Field(gt=0)] | None = None
+    features: Annotated[list[str], Field(min_length=1, max_length=MAX_FEATURES)] | None = None
+    n_features: Annotated[int, Field(gt=0, le=MAX_FEATURES)] | None = None
     dtype: Literal["float32"] | None = Field(
         None, description="The generated service feeds float32 batches."
     )
@@ -93,7 +102,11 @@ def read_input_schema(path: Path) -> InputSchema:
 
 @dataclass
 class ImportedModel:
-    """A checked model, ready to be installed into a project's ``models/``."""
+    """A checked model, ready to be installed into a project's ``models/``.
+
+    ``file_name`` is the file the project serves. A scikit-learn model converted to ONNX
+    is served from ``file_name`` (ONNX) and kept beside it as ``source_file_name``.
+    """
 
     source: Path
     file_name: str
@@ -101,6 +114,9 @@ class ImportedModel:
     facts: ModelFacts
     name: str
     warnings: list[str] = field(default_factory=list)
+    source_file_name: str | None = None
+    onnx_bytes: bytes | None = None
+    conversion: dict[str, Any] | None = None  # the manifest's "conversion" block
 
 
 def format_of(path: Path) -> ModelFormat:
@@ -126,7 +142,8 @@ def inspect_model(
     if not path.is_file():
         raise InputError(f"model: {path}: not a file (give the model file itself)")
     framework = format_of(path)
-    if model_format is not None and model_format != framework:
+    converting = framework == "sklearn" and model_format == "onnx"
+    if model_format is not None and model_format != framework and not converting:
         raise InputError(
             f"model-format: {model_format!r} does not match the model file {path.name}, "
             f"whose format is {framework}",
@@ -135,20 +152,19 @@ def inspect_model(
         )
     schema = read_input_schema(input_schema) if input_schema is not None else None
     kind = SUFFIXES[path.suffix.lower()][1]
-    if kind == "onnx":
-        facts = read_onnx(path)
-    elif kind == "skops":
-        facts = read_skops(path)
-    elif kind == "pickle":
-        facts = read_pickle(path, trust=trust_pickle)
-    else:
-        if schema is None:
-            raise InputError(
-                f"model: {path}: a torch model does not record its input in a form mlship "
-                "can read without running it, so --input-schema FILE is needed",
-                hint=f"pass --input-schema with {SCHEMA_HELP}",
-            )
-        facts = read_torch(path)
+    if kind == "torch" and schema is None:
+        raise InputError(
+            f"model: {path}: a torch model does not record its input in a form mlship "
+            "can read without running it, so --input-schema FILE is needed",
+            hint=f"pass --input-schema with {SCHEMA_HELP}",
+        )
+    if kind == "pickle" and not trust_pickle:
+        read_pickle(path, trust=False)  # refuses, saying why, before anything is imported
+    require_reader(path, kind)
+    try:
+        facts = _read(path, kind, trust_pickle)
+    except ImportError as error:  # a reader library that is present but broken
+        raise missing_reader(path, kind, [error.name or str(error)]) from None
     if schema is not None:
         _apply_schema(path, facts, schema)
     if facts.n_features is None:
@@ -159,7 +175,7 @@ def inspect_model(
     file_name = path.name if _SAFE_NAME.match(path.name) else f"model{path.suffix.lower()}"
     if facts.skops_bytes is not None:
         file_name = Path(file_name).stem + ".skops"
-    return ImportedModel(
+    imported = ImportedModel(
         source=path,
         file_name=file_name,
         framework=framework,
@@ -167,6 +183,59 @@ def inspect_model(
         name=_model_name(path),
         warnings=list(facts.warnings),
     )
+    if framework == "sklearn":
+        _serve_as_onnx(imported, model_format)
+    return imported
+
+
+def _serve_as_onnx(model: ImportedModel, model_format: ModelFormat | None) -> None:
+    """Convert a scikit-learn model to ONNX unless told not to; fall back with the reason.
+
+    ``--model-format sklearn`` keeps the scikit-learn runtime; ``--model-format onnx``
+    makes a failed conversion an error; without it, a failure falls back to scikit-learn.
+    """
+    from mlship.new.model_convert import convert_to_onnx
+    from mlship.new.model_formats import load_sklearn
+
+    source = model.file_name
+    if model_format == "sklearn":
+        model.conversion = {
+            "status": "skipped",
+            "reason": "--model-format sklearn asked for the scikit-learn runtime",
+        }
+        return
+    facts = model.facts
+    assert facts.n_features is not None  # checked by inspect_model
+    result = convert_to_onnx(load_sklearn(model.source, facts), facts.n_features)
+    model.conversion = result.record
+    if not result.converted:
+        if model_format == "onnx":
+            raise InputError(
+                f"model-format: {model.source.name} cannot be served as ONNX: {result.reason}",
+                hint="drop --model-format (or pass --model-format sklearn) to serve it with "
+                "scikit-learn",
+            )
+        model.warnings.append(
+            f"{source} is served by scikit-learn, not converted to ONNX: {result.reason}"
+        )
+        return
+    model.onnx_bytes = result.onnx_bytes
+    model.source_file_name = source
+    model.file_name = f"{Path(source).stem}.onnx"
+    model.framework = "onnx"
+    facts.output_name = result.output_name
+    if facts.task == "unknown" and facts.classes is None:
+        facts.task = "regression"
+
+
+def _read(path: Path, kind: str, trust_pickle: bool) -> ModelFacts:
+    if kind == "onnx":
+        return read_onnx(path)
+    if kind == "skops":
+        return read_skops(path)
+    if kind == "pickle":
+        return read_pickle(path, trust=trust_pickle)
+    return read_torch(path)
 
 
 def _apply_schema(path: Path, facts: ModelFacts, schema: InputSchema) -> None:
@@ -202,10 +271,12 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def manifest_for(model: ImportedModel, sha256: str) -> dict[str, Any]:
+def manifest_for(
+    model: ImportedModel, sha256: str, source_sha256: str | None = None
+) -> dict[str, Any]:
     """The manifest document (schema_version 1) for an installed user model."""
     facts = model.facts
-    return {
+    document: dict[str, Any] = {
         "schema_version": 1,
         "name": model.name,
         "version": "1.0.0",
@@ -223,16 +294,38 @@ def manifest_for(model: ImportedModel, sha256: str) -> dict[str, Any]:
         },
         "output": {"name": facts.output_name, "classes": facts.classes},
     }
+    if model.source_file_name is not None:
+        document["source_model"] = {
+            "file": model.source_file_name,
+            "framework": "sklearn",
+            "sha256": source_sha256,
+        }
+    if model.facts.skops_bytes is not None:  # a pickle, saved as skops: where it came from
+        block = document.get("source_model") or document
+        block["unpickled_from"] = {"file": model.source.name, "sha256": sha256_of(model.source)}
+    if model.conversion is not None:
+        document["conversion"] = model.conversion
+    return document
 
 
 def install_model(model: ImportedModel, models_dir: Path) -> dict[str, Any]:
-    """Copy (or write the converted) model into ``models_dir`` and write the manifest."""
+    """Copy (or write the converted) model into ``models_dir`` and write the manifest.
+
+    A scikit-learn model converted to ONNX leaves two files: the ONNX graph the project
+    serves and the source model, each with its sha256 in the manifest.
+    """
     models_dir.mkdir(parents=True, exist_ok=True)
-    target = models_dir / model.file_name
+    source = models_dir / (model.source_file_name or model.file_name)
     if model.facts.skops_bytes is not None:
-        target.write_bytes(model.facts.skops_bytes)
+        source.write_bytes(model.facts.skops_bytes)
     else:
-        shutil.copyfile(model.source, target)
-    manifest = manifest_for(model, sha256_of(target))
+        shutil.copyfile(model.source, source)
+    source_sha256 = None
+    target = source
+    if model.onnx_bytes is not None:
+        source_sha256 = sha256_of(source)
+        target = models_dir / model.file_name
+        target.write_bytes(model.onnx_bytes)
+    manifest = manifest_for(model, sha256_of(target), source_sha256)
     (models_dir / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest

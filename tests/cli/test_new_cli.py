@@ -145,7 +145,8 @@ def test_a_user_model_goes_into_models_with_its_manifest(tmp_path: Path) -> None
     done = mlship("online", "svc", "--model", "churn.skops", "--json", "--no-git", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
-    assert result["model_format"] == "sklearn"
+    assert result["model_format"] == "onnx"
+    assert result["model"]["source_model"]["file"] == "churn.skops"
     assert result["model"]["input"]["features"] == FEATURES
     manifest = json.loads((tmp_path / "svc" / "models" / "manifest.json").read_text())
     assert manifest == result["model"]

@@ -28,9 +28,9 @@ def _schema(tmp_path: Path, body: object, name: str = "schema.json") -> Path:
 def test_a_skops_classifier_gives_its_features_and_classes_without_being_loaded(
     tmp_path: Path,
 ) -> None:
-    model = inspect_model(skops_file(tmp_path / "churn.skops"))
+    model = inspect_model(skops_file(tmp_path / "churn.skops"), model_format="sklearn")
     facts = model.facts
-    assert model.framework == "sklearn"
+    assert model.framework == "sklearn" and facts.estimator is None
     assert (facts.n_features, facts.features) == (4, FEATURES)
     assert facts.classes == [0, 1]
     assert (facts.task, facts.output_name, facts.dtype) == (
@@ -42,7 +42,9 @@ def test_a_skops_classifier_gives_its_features_and_classes_without_being_loaded(
 
 def test_installing_copies_the_file_and_writes_a_verifiable_manifest(tmp_path: Path) -> None:
     source = skops_file(tmp_path / "churn.skops")
-    manifest = install_model(inspect_model(source), tmp_path / "project" / "models")
+    manifest = install_model(
+        inspect_model(source, model_format="sklearn"), tmp_path / "project" / "models"
+    )
     models = tmp_path / "project" / "models"
     copied = models / "churn.skops"
     assert copied.read_bytes() == source.read_bytes()
@@ -239,7 +241,7 @@ def test_a_pickle_is_refused_unless_trusted_and_then_converted_to_skops(tmp_path
     assert "runs code" in caught.value.message
     assert "--trust-pickle" in (caught.value.hint or "")
 
-    model = inspect_model(path, trust_pickle=True)
+    model = inspect_model(path, trust_pickle=True, model_format="sklearn")
     assert model.file_name == "legacy.skops"
     assert any("unpickled" in w for w in model.warnings)
     manifest = install_model(model, tmp_path / "models")
@@ -305,7 +307,7 @@ def test_file_type_format_and_existence_are_checked_first(tmp_path: Path) -> Non
 
 def test_a_file_name_that_is_unsafe_on_disk_is_replaced(tmp_path: Path) -> None:
     model = inspect_model(skops_file(tmp_path / "my model (v2).skops"))
-    assert model.file_name == "model.skops"
+    assert (model.file_name, model.source_file_name) == ("model.onnx", "model.skops")
     assert model.name == "my-model-v2"
 
 
@@ -401,3 +403,38 @@ def test_the_generated_service_core_serves_an_imported_torchscript_model(
     )
     assert done.returncode == 0, done.stderr
     assert "'scores': [" in done.stdout and "'label': " in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("suffix", "blocked", "trust"),
+    [(".onnx", "onnx", False), (".skops", "skops", False), (".joblib", "sklearn", True)],
+)
+def test_a_missing_reader_library_names_the_install_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str, blocked: str, trust: bool
+) -> None:
+    """A plain install lacks the readers: exit 2 with the extra to install, no traceback."""
+    path = tmp_path / f"m{suffix}"
+    if suffix == ".onnx":
+        onnx_classifier(path)
+    elif suffix == ".skops":
+        skops_file(path)
+    else:
+        import joblib
+
+        joblib.dump(logistic_regression(), path)
+    monkeypatch.setitem(sys.modules, blocked, None)
+    with pytest.raises(InputError) as caught:
+        inspect_model(path, trust_pickle=trust)
+    assert caught.value.exit_code == 2
+    assert f"reading m{suffix} needs {blocked}" in caught.value.message
+    assert "pip install 'mlship[models]'" in (caught.value.hint or "")
+
+
+def test_an_untrusted_pickle_is_refused_before_any_reader_is_needed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "m.pkl"
+    path.write_bytes(pickle.dumps([1]))
+    monkeypatch.setitem(sys.modules, "joblib", None)
+    with pytest.raises(InputError, match="runs code"):
+        inspect_model(path)

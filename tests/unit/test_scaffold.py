@@ -215,15 +215,16 @@ def test_a_user_model_is_installed_with_its_manifest_instead_of_the_demo(tmp_pat
     source = skops_file(tmp_path / "churn.skops")
     dest = tmp_path / "svc"
     result = new_project(_spec(model=source), dest)
-    assert result.model_format == "sklearn"
+    assert result.model_format == "onnx"  # converted with skl2onnx, the source kept beside it
     assert result.model is not None and result.model["input"]["features"] == FEATURES
     assert (dest / "models" / "churn.skops").read_bytes() == source.read_bytes()
+    assert (dest / "models" / "churn.onnx").is_file()
     assert (dest / "models" / "manifest.json").exists()
     answers = yaml.safe_load((dest / ".copier-answers.yml").read_text())
     assert (answers["demo_model"], answers["model_file"], answers["model_format"]) == (
         False,
-        "churn.skops",
-        "sklearn",
+        "churn.onnx",
+        "onnx",
     )
     assert "make model" not in result.next
 
