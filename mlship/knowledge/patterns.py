@@ -238,7 +238,7 @@ def load_pattern(path: Path) -> Pattern:
         problems = "".join(f"\n  {line}" for line in describe_validation_error(error))
         raise KnowledgeBaseError(
             f"invalid pattern file {path}:{problems}",
-            hint="docs/patterns/README.md lists the fields a pattern file takes",
+            hint="`mlship patterns show NAME` prints a valid pattern to copy from",
         ) from None
     if pattern.name != path.stem:
         raise KnowledgeBaseError(f"{path}: name {pattern.name!r} does not match the file name")

@@ -78,7 +78,8 @@ def _check_pattern_options(spec: ProjectSpec, knowledge: Pattern) -> None:
     if spec.model is not None and not knowledge.takes_user_model:
         raise InputError(
             f"model: a {spec.pattern} project trains its own models; --model does not apply",
-            hint=f"see docs/{spec.pattern}.md to put your models into the pipeline",
+            hint="create the project without --model; its README says how to bring your own "
+            "models into the pipeline",
         )
     if spec.gpu and not knowledge.runs_on_gpu:
         raise InputError(f"gpu: the {spec.pattern} template has no GPU variant; drop --gpu")
