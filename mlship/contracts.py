@@ -52,7 +52,7 @@ GpuMemoryGb = Annotated[float, Field(gt=0, le=MAX_GPU_MEMORY_GB)]
 DeviceMemoryMb = Annotated[float, Field(gt=0, le=MAX_DEVICE_MEMORY_MB)]
 Stages = Annotated[int, Field(gt=0, le=MAX_STAGES)]
 Rows = Annotated[int, Field(gt=0, le=MAX_ROWS_PER_RUN)]
-Minutes = Annotated[float, Field(gt=0, le=MAX_WINDOW_MINUTES)]
+Minutes = Annotated[float, Field(ge=1, le=MAX_WINDOW_MINUTES)]  # shorter runs are a stream
 MinRps = Annotated[float, Field(gt=0, le=MAX_MIN_RPS)]
 ErrorRate = Annotated[float, Field(ge=0, le=1)]
 
@@ -193,7 +193,12 @@ class ExcludedPattern(Strict):
 
 
 class Recommendation(Strict):
-    """Output of the decision engine; its JSON form is a public contract."""
+    """Output of the decision engine; its JSON form is a public contract.
+
+    ``feasible`` is false when the answers rule out every pattern: ``pattern`` is then the
+    closest one (ruled out by the fewest constraints) and ``relax`` names, for each pattern
+    one change away, the constraint that would bring it back.
+    """
 
     pattern: PatternName
     ranking: list[RankedPattern]
@@ -201,6 +206,8 @@ class Recommendation(Strict):
     warnings: list[str]
     stack: dict[str, str | int | float | bool | None]
     next: str
+    feasible: bool = True
+    relax: list[str] = []
 
 
 class TemplateOverlay(Strict):

@@ -21,8 +21,9 @@ _STACK_ROWS = (
     ("accelerator", "accelerator_why"),
     ("batch_size", None),
     ("replicas", None),
+    ("engine", "engine_why"),
     ("scale_out", "scale_out_how"),
-    ("packaging", None),
+    ("packaging", "packaging_why"),
 )
 
 
@@ -87,13 +88,24 @@ def render_recommendation(
     """Print the recommendation for a person."""
     out = console()
     winner = next(r for r in result.ranking if r.pattern == result.pattern)
-    out.print(
-        f"\n[bold]Recommended pattern: [green]{result.pattern}[/][/] (score {winner.score:.2f})"
-    )
+    if result.feasible:
+        out.print(
+            f"\n[bold]Recommended pattern: [green]{result.pattern}[/][/] (score {winner.score:.2f})"
+        )
+    else:
+        out.print(
+            "\n[bold red]No feasible pattern[/]: the answers rule every pattern out; "
+            f"the closest is [bold]{result.pattern}[/]."
+        )
     out.print(_ranking(result))
-    out.print(f"\n[bold]Why {result.pattern}[/]")
-    for reason in winner.reasons:
-        out.print(f"  • {escape(reason)}")
+    if result.feasible:
+        out.print(f"\n[bold]Why {result.pattern}[/]")
+        for reason in winner.reasons:
+            out.print(f"  • {escape(reason)}")
+    else:
+        out.print("\n[bold]Relax one of these constraints[/]")
+        for line in result.relax:
+            out.print(f"  • {escape(line)}")
     if result.excluded:
         out.print("\n[bold]Ruled out[/]")
         for item in result.excluded:
@@ -106,7 +118,10 @@ def render_recommendation(
     out.print(_stack(result))
     out.print(_tradeoffs(find_pattern(patterns, result.pattern), "chosen"))
     excluded = {e.pattern for e in result.excluded}
-    runner_up = next((r for r in result.ranking[1:] if r.pattern not in excluded), None)
+    # a pattern scoring 0 is no contender, so it is not shown as the runner-up
+    runner_up = next(
+        (r for r in result.ranking[1:] if r.pattern not in excluded and r.score > 0), None
+    )
     if runner_up is not None:
         out.print(
             _tradeoffs(
@@ -116,6 +131,6 @@ def render_recommendation(
         )
     if saved_to is not None:
         out.print(f"Decision record written to [bold]{escape(str(saved_to))}[/]")
-        for note in notes or []:
-            out.print(f"  [dim]·[/] {escape(note)}")
+    for note in notes or []:
+        out.print(f"  [dim]·[/] {escape(note)}")
     out.print(f"\n[bold]Next:[/] {escape(result.next)}\n", soft_wrap=True)

@@ -10,6 +10,7 @@ import typer
 
 from mlship.cli.app import app
 from mlship.cli.errors import reported_errors
+from mlship.errors import EXIT_FAILED
 
 if TYPE_CHECKING:
     from mlship.contracts import Answers, Recommendation
@@ -211,6 +212,9 @@ def _run(given: dict[str, Any]) -> None:
     directory = f"./{file.stem}" if file is not None else None
     target: Path | None = given["save_to"] or (Path(DEFAULT_NAME) if given["save"] else None)
     notes: list[str] = []
+    if target is not None and not result.feasible:
+        notes = [f"{target} not written: no pattern is feasible under these answers"]
+        target = None
     if target is not None:
         result = result.model_copy(
             update={
@@ -228,12 +232,14 @@ def _run(given: dict[str, Any]) -> None:
         print_json(result.model_dump(mode="json"))
         if target is not None:
             err_console().print(f"decision record written to {target}", markup=False)
-            for note in notes:
-                err_console().print(f"  {note}", markup=False)
-        return
-    from mlship.cli._render_recommend import render_recommendation
+        for note in notes:
+            err_console().print(f"  {note}", markup=False)
+    else:
+        from mlship.cli._render_recommend import render_recommendation
 
-    render_recommendation(result, patterns, saved_to=target, notes=notes)
+        render_recommendation(result, patterns, saved_to=target, notes=notes)
+    if not result.feasible:  # a negative verdict: scripts and CI must not go ahead
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _save(

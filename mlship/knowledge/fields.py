@@ -29,7 +29,8 @@ class FieldSpec:
     required: bool
     default: Any
     description: str
-    maximum: float | None = None  # numbers: the largest value allowed (all are above 0)
+    maximum: float | None = None  # numbers: the largest value allowed
+    minimum: float | None = None  # numbers: the smallest value allowed; None: above 0
 
     def allowed(self) -> str:
         """Human wording of the values this field accepts."""
@@ -37,14 +38,21 @@ class FieldSpec:
             return ", ".join(self.choices)
         if self.kind == "bool":
             return "true, false"
-        wording = "a number greater than 0" if self.kind == "number" else "a whole number from 1"
+        if self.kind == "integer":
+            wording = "a whole number from 1"
+        elif self.minimum is not None:
+            wording = f"a number from {self.minimum:g}"
+        else:
+            wording = "a number greater than 0"
         if self.maximum is not None:
             wording += f" up to {self.maximum:,.0f}"
         return wording
 
     def check(self, value: float) -> bool:
-        """A number within this field's range (finite, above 0, at most the maximum)."""
-        if value != value or value in (float("inf"), float("-inf")) or value <= 0:
+        """A number within this field's range (finite, in its bounds)."""
+        if value != value or value in (float("inf"), float("-inf")):
+            return False
+        if value < (self.minimum or 0) or (self.minimum is None and value <= 0):
             return False
         return self.maximum is None or value <= self.maximum
 
@@ -66,10 +74,9 @@ def _unwrap(annotation: Any) -> tuple[Any, bool, list[Any]]:
     return annotation, optional, metadata
 
 
-def _maximum(metadata: list[Any]) -> float | None:
-    bounds = [getattr(m, "le", None) for m in metadata]
-    found = [float(b) for b in bounds if b is not None]
-    return min(found) if found else None
+def _bound(metadata: list[Any], name: str) -> float | None:
+    found = [float(b) for b in (getattr(m, name, None) for m in metadata) if b is not None]
+    return found[0] if found else None
 
 
 def _spec(path: str, info: Any) -> FieldSpec:
@@ -95,7 +102,8 @@ def _spec(path: str, info: Any) -> FieldSpec:
         required=info.is_required(),
         default=None if info.is_required() else info.default,
         description=info.description or "",
-        maximum=_maximum(metadata) if kind in ("number", "integer") else None,
+        maximum=_bound(metadata, "le") if kind in ("number", "integer") else None,
+        minimum=_bound(metadata, "ge") if kind in ("number", "integer") else None,
     )
 
 

@@ -35,6 +35,11 @@ class Stack(_Strict):
     serving: Text
     runtime: Text
     packaging: Text
+    packaging_without_kubernetes: Text | None = Field(
+        None,
+        description="Packaging for a team that does not run Kubernetes (team.kubernetes "
+        "false); null: `packaging` needs no Kubernetes.",
+    )
     label: Text | None = Field(
         None,
         description="Short name of the serving side in `recommend --json` (stack.serving) for "

@@ -59,6 +59,23 @@ class ServingFigures(_Strict):
     many_models_stages: Annotated[int, Field(ge=2)]
 
 
+class NetworkFigures(_Strict):
+    server_round_trip_ms: Pos
+    device_round_trip_ms: Pos
+
+
+class RowCost(_Strict):
+    cpu: Pos
+    gpu: Pos
+
+
+class BatchFigures(_Strict):
+    machine_cores: Annotated[int, Field(gt=0)]
+    row_overhead_ms: Pos
+    row_ms_per_mb: RowCost
+    default_window_minutes: Pos
+
+
 class BudgetFigures(_Strict):
     max_error_rate: Annotated[float, Field(ge=0, le=1)]
     p99_ms: Pos
@@ -69,6 +86,8 @@ class Sizing(_Strict):
     throughput: Throughput
     gpu: GpuFigures
     device: DeviceFigures
+    network: NetworkFigures
+    batch: BatchFigures
     large_model_mb: Pos
     serving: ServingFigures
     budget: BudgetFigures

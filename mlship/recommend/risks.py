@@ -10,23 +10,30 @@ from mlship.contracts import Answers
 from mlship.knowledge.fields import format_value as fv
 from mlship.knowledge.patterns import Pattern
 from mlship.knowledge.sizing import Sizing
-from mlship.recommend.estimates import Estimate, gpu_memory_needed_gb, replicas_for
+from mlship.recommend.estimates import (
+    Estimate,
+    batch_estimate,
+    gpu_memory_needed_gb,
+    replicas_for,
+)
+
+# what one unit of work is called in each kind of pattern
+_UNIT = {"service": "request", "consumer": "event", "job": "row", "export": "prediction"}
 
 
 def _edge(answers: Answers, est: Estimate, sizing: Sizing) -> list[str]:
+    """Device memory and download size, for a pattern that runs the model on the device.
+
+    A model larger than the device's memory is not a warning: it rules the pattern out
+    (``recommend.feasibility``).
+    """
     hw, size = answers.hardware, answers.model.size_mb
-    if hw.target == "server" or size is None:
+    if not est.on_device or size is None:
         return []
     found: list[str] = []
     memory = hw.device_memory_mb
     share = sizing.device.model_memory_share
-    if memory is not None and size > memory:
-        found.append(
-            f"model.size_mb {fv(size)} MiB is larger than hardware.device_memory_mb "
-            f"{fv(memory)} MiB: the model cannot even be loaded on the device; quantise, "
-            "prune or distil it, or run it on a server"
-        )
-    elif memory is not None and size > memory * share:
+    if memory is not None and memory * share < size <= memory:
         found.append(
             f"model.size_mb {fv(size)} MiB takes more than {share:.0%} of "
             f"hardware.device_memory_mb {fv(memory)} MiB, leaving the app little room; "
@@ -58,24 +65,76 @@ def _gpu_memory(answers: Answers, est: Estimate, sizing: Sizing) -> list[str]:
 
 def _latency(answers: Answers, est: Estimate, sizing: Sizing) -> list[str]:
     budget = answers.latency.p99_ms
-    if budget is None or est.latency_ms <= budget:
+    expected = est.latency_ms + est.network_ms
+    if budget is None or expected <= budget:
         return []
-    stages, size = answers.model.stages, est.size_mb
+    stages, size, target = answers.model.stages, est.size_mb, answers.hardware.target
     size_note = f"{fv(size)} MiB" + (
         " (assumed; model.size_mb not given)" if est.size_assumed else ""
     )
-    where = f"on a {answers.hardware.target} " if answers.hardware.target != "server" else "on "
     what = f"a {stages}-stage chain" if stages > 1 else "one prediction"
-    found = [
+    if est.on_device:
+        where = f"on a {target} device's CPU"
+    elif est.network_ms:
+        where = (
+            f"on a server {est.device.upper()} plus about {fv(est.network_ms)} ms for the "
+            f"round trip from the {target} device"
+        )
+    else:
+        where = f"on {est.device.upper()}"
+    text = (
         f"latency.p99_ms {fv(budget)} is too small for {what} of a {size_note} model "
-        f"{where}{est.device.upper()}: expect about {est.latency_ms:.0f} ms before any queueing "
-        "or network time"
-    ]
-    if est.device == "cpu" and size >= sizing.large_model_mb:
-        found[0] += "; a GPU, a smaller model or quantisation would help"
+        f"{where}: expect about {expected:.0f} ms before any queueing"
+    )
+    if est.on_device:
+        text += "; a smaller or quantised model would help"
+    elif est.device == "cpu" and size >= sizing.large_model_mb:
+        text += "; a GPU, a smaller model or quantisation would help"
     elif stages > 1:
-        found[0] += "; merge stages, run them on a GPU, or raise the budget"
-    return found
+        text += "; merge stages, run them on a GPU, or raise the budget"
+    return [text]
+
+
+def _chains_stages(pattern: Pattern) -> bool:
+    """The pattern is built for models that feed each other (it refuses a single stage)."""
+    return any(c.field == "model.stages" for e in pattern.excludes for c in e.when.all)
+
+
+def _stages(pattern: Pattern, answers: Answers, est: Estimate) -> list[str]:
+    """A multi-stage model under a pattern that serves one model: say how the stages run."""
+    stages = answers.model.stages
+    if stages < 2 or _chains_stages(pattern):
+        return []
+    unit = _UNIT.get(pattern.kind, "prediction")
+    text = (
+        f"model.stages is {stages} and the {pattern.name} project serves one model: run the "
+        f"{stages} stages one after another in its inference core (or export them as one "
+        f"ONNX graph), about {est.latency_ms:.0f} ms per {unit} for all of them on "
+        f"{est.device.upper()}, and version them together"
+    )
+    if pattern.kind == "export":
+        text += "; model.size_mb must count every stage, since all of them ship to the device"
+    return [text]
+
+
+def _batch(pattern: Pattern, answers: Answers, est: Estimate, sizing: Sizing) -> list[str]:
+    """Rows per run over the window: when one machine is not enough, say how many."""
+    if pattern.kind != "job":
+        return []
+    batch = batch_estimate(answers, est, sizing)
+    if batch is None or batch.machines <= 1:
+        return []
+    window = f"latency.window_minutes {fv(batch.window_minutes)}" + (
+        " (assumed; not given)" if batch.window_assumed else ""
+    )
+    return [
+        f"traffic.rows_per_run {batch.rows:,} in {window} needs about "
+        f"{batch.needed_rps:,.0f} rows/s; one {sizing.batch.machine_cores}-core machine scores "
+        f"about {batch.machine_rps:,.0f} rows/s for a {fv(est.size_mb)} MiB model on "
+        f"{est.device.upper()}: run the job on Ray Data (engine: ray) across about "
+        f"{batch.machines} machines ({sizing.throughput.headroom:.0%} headroom), and time a "
+        "sample run on one machine first"
+    ]
 
 
 def _replicas(pattern: Pattern, answers: Answers, est: Estimate, sizing: Sizing) -> list[str]:
@@ -99,11 +158,17 @@ def _replicas(pattern: Pattern, answers: Answers, est: Estimate, sizing: Sizing)
 def _data(pattern: Pattern, answers: Answers) -> list[str]:
     data, found = answers.data, []
     if data.sensitivity in ("pii", "regulated") and pattern.data_exposure:
+        # an audit trail must keep the inputs: they go to its store, never to the logs
+        inputs = (
+            "keep raw inputs only in the access-controlled audit store, never in application logs"
+            if data.audit_trail
+            else "log no raw inputs"
+        )
         found.append(
             f"data.sensitivity is '{data.sensitivity}' and {pattern.name} ships it to "
             f"{pattern.data_exposure}: where a third party runs any of them, keep them under "
             "a data processing agreement (or inside your own network), encrypt in transit and "
-            "at rest, and log no raw inputs"
+            f"at rest, and {inputs}"
         )
     if data.audit_trail and pattern.audit_trail_note:
         found.append(f"data.audit_trail is true with {pattern.name}: {pattern.audit_trail_note}")
@@ -137,10 +202,14 @@ def collect_warnings(
         *_edge(answers, est, sizing),
         *_gpu_memory(answers, est, sizing),
         *_latency(answers, est, sizing),
+        *_stages(pattern, answers, est),
         *_replicas(pattern, answers, est, sizing),
+        *_batch(pattern, answers, est, sizing),
         *_data(pattern, answers),
         *_hardware(answers, est),
     ]
+    if not scores:  # nothing is feasible: the engine says so first
+        return found
     (winner, best), *rest = scores
     if best < sizing.low_confidence:
         found.append(

@@ -11,7 +11,7 @@ from mlship.knowledge.conditions import fill_placeholders
 from mlship.knowledge.fields import format_value, get_answer
 from mlship.knowledge.patterns import Pattern
 from mlship.knowledge.sizing import Sizing
-from mlship.recommend.estimates import Estimate, replicas_for
+from mlship.recommend.estimates import Estimate, batch_estimate, replicas_for
 
 StackValue = str | int | float | bool | None
 
@@ -114,6 +114,43 @@ def _accelerator_why(answers: Answers, est: Estimate) -> str:
     return "hardware.accelerator is 'none'"
 
 
+def _packaging(pattern: Pattern, answers: Answers) -> tuple[str, str]:
+    without = pattern.stack.packaging_without_kubernetes
+    if without is None:
+        return pattern.stack.packaging, "the same whether or not the team runs Kubernetes"
+    if answers.team.kubernetes:
+        return pattern.stack.packaging, "team.kubernetes is true: the cluster the team runs"
+    return without, "team.kubernetes is false: packaging that needs no Kubernetes cluster"
+
+
+def _batch_engine(
+    pattern: Pattern, answers: Answers, est: Estimate, sizing: Sizing
+) -> dict[str, StackValue]:
+    """For a job with rows per run: one machine (engine local) or Ray Data, with numbers."""
+    batch = batch_estimate(answers, est, sizing) if pattern.kind == "job" else None
+    if batch is None:
+        return {}
+    window = f"latency.window_minutes {format_value(batch.window_minutes)}" + (
+        " (assumed)" if batch.window_assumed else ""
+    )
+    need = (
+        f"traffic.rows_per_run {batch.rows:,} in {window} needs about "
+        f"{batch.needed_rps:,.0f} rows/s; one {sizing.batch.machine_cores}-core machine scores "
+        f"about {batch.machine_rps:,.0f} rows/s"
+    )
+    if batch.machines == 1:
+        engine, why = "local", f"{need}: one machine's process pool is enough, no cluster needed"
+    else:
+        engine, why = "ray", f"{need}: Ray Data across about {batch.machines} machines"
+    return {
+        "engine": engine,
+        "engine_why": why,
+        "machines": batch.machines,
+        "rows_per_second_needed": round(batch.needed_rps),
+        "machine_rows_per_second": round(batch.machine_rps),
+    }
+
+
 def suggest_stack(
     pattern: Pattern, answers: Answers, est: Estimate, sizing: Sizing
 ) -> dict[str, StackValue]:
@@ -129,6 +166,7 @@ def suggest_stack(
     replicas: int | None = None
     if peak is not None and pattern.scales_by_copies:
         replicas = replicas_for(peak, est.replica_rps, sizing.throughput.headroom)
+    packaging, packaging_why = _packaging(pattern, answers)
     return {
         "pattern": pattern.name,
         "serving": serving,
@@ -145,5 +183,7 @@ def suggest_stack(
         "estimated_replica_rps": round(est.replica_rps),
         "scale_out": scale.name,
         "scale_out_how": fill_placeholders(scale.how, lookup),
-        "packaging": pattern.stack.packaging,
+        "packaging": packaging,
+        "packaging_why": packaging_why,
+        **_batch_engine(pattern, answers, est, sizing),
     }

@@ -9,11 +9,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TOP_KEYS = ["pattern", "ranking", "excluded", "warnings", "stack", "next"]
+TOP_KEYS = ["pattern", "ranking", "excluded", "warnings", "stack", "next", "feasible", "relax"]
 STACK_KEYS = {
     "pattern", "serving", "serving_why", "runtime", "model_format", "runtime_why",
     "accelerator", "gpu", "accelerator_why", "batch_size", "replicas",
-    "estimated_latency_ms", "estimated_replica_rps", "scale_out", "scale_out_how", "packaging",
+    "estimated_latency_ms", "estimated_replica_rps", "scale_out", "scale_out_how", "packaging", "packaging_why",
 }  # fmt: skip
 
 
@@ -46,4 +46,5 @@ def test_recommend_json_contract_from_the_installed_entry_point(tmp_path: Path) 
     assert data["stack"]["serving"] == "fastapi" and data["stack"]["runtime"] == "onnxruntime"
     assert data["stack"]["accelerator"] == "cpu" and data["stack"]["gpu"] is False
     assert data["next"] == "mlship new online ./checkout-fraud --p99-ms 50 --model-format onnx"
+    assert data["feasible"] is True and data["relax"] == []
     assert result.stderr == ""

@@ -25,7 +25,8 @@ def _values(spec: FieldSpec) -> st.SearchStrategy[Any]:
     elif spec.kind == "integer":
         base = st.integers(min_value=1, max_value=12)
     else:
-        base = st.floats(min_value=0.001, max_value=1e6, allow_nan=False, allow_infinity=False)
+        top = min(1e6, spec.maximum or 1e6)
+        base = st.floats(min_value=0.001, max_value=top, allow_nan=False, allow_infinity=False)
     return st.one_of(st.none(), base) if spec.optional else base
 
 
@@ -51,6 +52,12 @@ def test_any_valid_answers_rank_all_five_deterministically(a: Answers) -> None:
     assert sorted(r.pattern for r in result.ranking) == sorted(BUILTIN_PATTERNS)
     assert all(0.0 <= r.score <= 1.0 for r in result.ranking)
     assert result.ranking[0].pattern == result.pattern
+    if not result.feasible:  # every pattern is out: say so, name the closest and what to relax
+        assert len(result.excluded) == len(BUILTIN_PATTERNS) and result.relax
+        assert result.warnings[0].startswith("no pattern is feasible")
+        assert all(r.score == 0 for r in result.ranking)
+        assert recommend(a, PATTERNS) == result
+        return
     assert result.pattern not in {e.pattern for e in result.excluded}
     winner = result.ranking[0]
     assert winner.reasons and all(reason.strip() for reason in winner.reasons)

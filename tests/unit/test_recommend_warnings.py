@@ -34,11 +34,16 @@ def not_warned(data: dict[str, Any], needle: str) -> None:
 PHONE = {"traffic": {"arrival": "on-device"}, "hardware": {"target": "mobile"}}
 
 
-def test_model_larger_than_device_memory() -> None:
+def test_model_larger_than_device_memory_rules_edge_out() -> None:
     data = {**PHONE, "hardware": {"target": "mobile", "device_memory_mb": 1024.0}}
     data["model"] = {"size_mb": 3000.0}
-    text = warned(data, "larger than hardware.device_memory_mb")
-    assert "model.size_mb 3000 MiB" in text and "1024 MiB" in text
+    result = run(data)
+    (edge,) = [e for e in result.excluded if e.pattern == "edge"]
+    assert "model.size_mb 3000 MiB is larger than hardware.device_memory_mb 1024 MiB" in edge.why
+    assert result.pattern == "online" and result.feasible
+    # the exclusion says it; no warning repeats it or advises the device
+    not_warned(data, "device_memory_mb")
+    not_warned(data, "large for a mobile target")
 
 
 def test_model_taking_most_of_the_device_memory() -> None:
