@@ -183,3 +183,72 @@ def test_broken_organisation_knowledge_base(runner: CliRunner, tmp_path: Path) -
         app, ["recommend", "--arrival", "requests"], env={"MLSHIP_PATTERNS_DIR": str(kb)}
     )
     assert result.exit_code == 2 and "titel: unknown key" in result.stderr
+
+
+def _edit_budget(path: Path, **values: float) -> None:
+    import yaml
+
+    data = yaml.safe_load(path.read_text())
+    data["budget"].update(values)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_save_over_an_edited_record_keeps_the_edited_budget(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    code, _, _ = invoke(runner, "--arrival", "requests", "--p99-ms", "50", "--save")
+    assert code == 0
+    record = tmp_path / "mlship.yaml"
+    _edit_budget(record, p99_ms=80.0)
+    code, out, err = invoke(
+        runner, "--arrival", "requests", "--p99-ms", "40", "--peak-rps", "120", "--save"
+    )
+    assert code == 0, err
+    saved = read_decision_record(record)
+    assert saved.budget.p99_ms == 80.0  # the hand edit wins over the new answers
+    assert saved.budget.min_rps == 120.0  # a criterion nobody edited follows the answers
+    assert saved.answers is not None and saved.answers.latency.p99_ms == 40.0
+    assert "budget.p99_ms 80 kept (edited by hand; the new answers give 40)" in out
+    code, out, err = invoke(
+        runner, "--arrival", "requests", "--p99-ms", "40", "--save", "--overwrite"
+    )
+    assert code == 0 and read_decision_record(record).budget.p99_ms == 40.0
+
+
+def test_save_refuses_to_switch_a_projects_record_to_another_pattern(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    record = tmp_path / "mlship.yaml"
+    code, _, _ = invoke(runner, "--arrival", "requests", "--save")
+    assert code == 0
+    import yaml
+
+    data = yaml.safe_load(record.read_text())
+    data["project"] = {"name": "fraud-svc", "model_format": "onnx"}
+    record.write_text(yaml.safe_dump(data))
+    before = record.read_bytes()
+    code, out, err = invoke(runner, "--arrival", "datasets", "--freshness", "days", "--save")
+    assert code == 2 and out == ""
+    assert "decision record of the online project fraud-svc" in err
+    assert "--overwrite" in err and record.read_bytes() == before
+
+
+def test_no_feasible_pattern_exits_1_and_saves_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    args = [
+        "--arrival", "on-device", "--target", "mobile", "--must-stay-on-device",
+        "--device-memory-mb", "1024", "--model-size-mb", "3000", "--save",
+    ]  # fmt: skip
+    code, out, err = invoke(runner, *args)
+    assert code == 1, err
+    assert "No feasible pattern" in out and "closest is edge" in out
+    assert "Relax one of these constraints" in out and "data.must_stay_on_device" in out
+    assert "mlship.yaml not written: no pattern is feasible" in out
+    assert not (tmp_path / "mlship.yaml").exists()
+    code, out, err = invoke(runner, *args, "--json")
+    assert code == 1 and json.loads(out)["feasible"] is False
+    assert "not written" in err
+
+
+def test_a_runner_up_is_shown_only_when_it_scores(runner: CliRunner) -> None:
+    code, out, _ = invoke(runner, "--arrival", "events", "--stages", "3")
+    assert code == 0 and "runner-up: chained (0.55)" in out

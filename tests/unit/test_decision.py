@@ -79,3 +79,51 @@ def test_reading_errors_name_the_file(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         read_decision_record(wrong)
     assert any(p.startswith("budget.p99_ms: ") for p in caught.value.problems)
+
+
+def _project_record(tmp_path: Path, **flags: float) -> DecisionRecord:
+    """The record `mlship new --from` writes into a project (budget resolved by new)."""
+    from mlship.new.plan import plan_project
+    from mlship.new.spec import ProjectSpec
+
+    answers = Answers.model_validate({"traffic": {"arrival": "requests", "peak_rps": 300}})
+    decision = build_decision_record(answers, recommend(answers, load_patterns()))
+    spec = ProjectSpec(pattern="online", decision=decision, **flags)  # type: ignore[arg-type]
+    return plan_project(spec, tmp_path / "svc").record
+
+
+def _fresh(p99_ms: float) -> DecisionRecord:
+    answers = Answers.model_validate(
+        {"traffic": {"arrival": "requests", "peak_rps": 300}, "latency": {"p99_ms": p99_ms}}
+    )
+    return build_decision_record(answers, recommend(answers, load_patterns()))
+
+
+DEFAULTS = {p.name: p.default_p99_ms for p in load_patterns()}
+
+
+def test_merging_into_a_projects_record_takes_new_answers_where_nobody_edited(
+    tmp_path: Path,
+) -> None:
+    from mlship.recommend.decision import merge_decision_records
+
+    existing = _project_record(tmp_path)
+    assert existing.budget.p99_ms == 100.0  # the online pattern's default, not an edit
+    merged = merge_decision_records(existing, _fresh(40.0), tmp_path / "mlship.yaml", DEFAULTS)
+    assert merged.record.budget.p99_ms == 40.0 and merged.kept == []
+    assert merged.record.project == existing.project
+    assert merged.record.template_version == existing.template_version
+
+
+def test_merging_keeps_a_budget_set_by_flags_or_by_hand(tmp_path: Path) -> None:
+    from mlship.recommend.decision import merge_decision_records
+
+    existing = _project_record(tmp_path, p99_ms=80.0)  # mlship new --p99-ms 80
+    merged = merge_decision_records(existing, _fresh(40.0), tmp_path / "mlship.yaml", DEFAULTS)
+    assert merged.record.budget.p99_ms == 80.0
+    assert merged.kept == ["budget.p99_ms 80 kept (edited by hand; the new answers give 40)"]
+    edited = existing.model_copy(
+        update={"budget": existing.budget.model_copy(update={"max_error_rate": 0.05})}
+    )
+    merged = merge_decision_records(edited, _fresh(40.0), tmp_path / "mlship.yaml", DEFAULTS)
+    assert merged.record.budget.max_error_rate == 0.05

@@ -68,3 +68,24 @@ def test_any_valid_answers_rank_all_five_deterministically(a: Answers) -> None:
     assert recommend(a, PATTERNS) == result  # deterministic
     assert result.next.startswith(f"mlship new {result.pattern} ")
     assert not any("{" in text for r in result.ranking for text in r.reasons)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@given(answers())
+def test_warnings_never_contradict_the_answers_or_each_other(a: Answers) -> None:
+    result = recommend(a, PATTERNS)
+    text = " ".join(result.warnings)
+    if a.data.must_stay_on_device:
+        assert "on a server" not in text and "run it on a server" not in text
+    if a.data.audit_trail:
+        assert "log no raw inputs" not in text
+    if not a.team.kubernetes:
+        for key in ("packaging", "scale_out", "scale_out_how"):
+            assert "Kubernetes" not in str(result.stack[key]), key
+        assert "KEDA" not in str(result.stack["scale_out_how"])
+        assert result.stack["serving"] != "kserve"
+    if result.feasible:
+        excluded = {e.pattern for e in result.excluded}
+        assert result.pattern not in excluded
+        # the chosen pattern is never one a warning says cannot load the model
+        assert "cannot be loaded" not in text
