@@ -114,6 +114,8 @@ def _conversion_line(manifest: dict[str, Any] | None) -> str | None:
     conversion = (manifest or {}).get("conversion")
     if not isinstance(conversion, dict) or manifest is None:
         return None
+    if conversion.get("status") == "failed":  # the warning below says why
+        return None
     if conversion.get("status") != "converted":
         return f"model: {manifest['file']} is served by scikit-learn ({conversion.get('reason')})"
     parity, source = conversion["parity"], manifest["source_model"]["file"]

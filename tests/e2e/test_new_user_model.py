@@ -129,7 +129,7 @@ def test_a_model_skl2onnx_cannot_convert_is_served_by_scikit_learn(
     from sklearn.preprocessing import FunctionTransformer
 
     x, y = training_data()
-    pipeline = make_pipeline(FunctionTransformer(np.log1p), logistic_regression(False)).fit(x, y)
+    pipeline = make_pipeline(FunctionTransformer(np.abs), logistic_regression(False)).fit(x, y)
     project = _make(tmp_path, venv_for, model=skops_file(tmp_path / "custom.skops", pipeline))
     manifest = json.loads((project.path / "models" / "manifest.json").read_text())
     assert (manifest["framework"], manifest["file"]) == ("sklearn", "custom.skops")
