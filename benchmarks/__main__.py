@@ -21,6 +21,7 @@ BENCHMARKS = {
     "new": "benchmarks.new_project",
     "online": "benchmarks.online_service",
     "overload": "benchmarks.overload",
+    "model_import": "benchmarks.model_import",
     "spike": "benchmarks.spike_throughput",
     "batch": "benchmarks.batch_job",
     "streaming": "benchmarks.streaming_consumer",
