@@ -18,6 +18,16 @@ from mlship.knowledge.fields import format_value
 from mlship.version import __version__
 
 CRITERIA = ("p99_ms", "max_error_rate", "min_rps")
+# what a recommendation decides; the rest of a record belongs to its project
+DECISION_FIELDS = (
+    "mlship_version",
+    "pattern",
+    "answers",
+    "reasons",
+    "ranking",
+    "warnings",
+    "stack",
+)
 OVERWRITE_HINT = "write it elsewhere with --save-to FILE, or replace it with --overwrite"
 
 
@@ -95,11 +105,8 @@ def merge_decision_records(
                 )
         else:
             chosen[name] = new
-    record = fresh.model_copy(
-        update={
-            "budget": Budget(**chosen),
-            "project": dict(existing.project),
-            "template_version": existing.template_version,
-        }
-    )
-    return Merged(record, kept)
+    # the decision is new; everything else the record holds (the project it belongs to,
+    # its template, the check policy and its waivers, ...) stays as it was
+    decision = {name: getattr(fresh, name) for name in DECISION_FIELDS}
+    record = existing.model_copy(update={**decision, "budget": Budget(**chosen)})
+    return Merged(DecisionRecord.model_validate(record.model_dump()), kept)

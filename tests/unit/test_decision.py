@@ -127,3 +127,16 @@ def test_merging_keeps_a_budget_set_by_flags_or_by_hand(tmp_path: Path) -> None:
     )
     merged = merge_decision_records(edited, _fresh(40.0), tmp_path / "mlship.yaml", DEFAULTS)
     assert merged.record.budget.max_error_rate == 0.05
+
+
+def test_merging_keeps_the_rest_of_a_projects_record(tmp_path: Path) -> None:
+    from mlship.contracts import CheckPolicy, Waiver
+    from mlship.recommend.decision import merge_decision_records
+
+    existing = _project_record(tmp_path).model_copy(
+        update={"check": CheckPolicy(waive=[Waiver(rule="container.non-root", reason="legacy")])}
+    )
+    merged = merge_decision_records(existing, _fresh(40.0), tmp_path / "mlship.yaml", DEFAULTS)
+    assert merged.record.check == existing.check  # the team's waivers survive a new decision
+    assert merged.record.template_version == existing.template_version
+    assert merged.record.answers is not None and merged.record.answers.latency.p99_ms == 40.0
