@@ -301,8 +301,10 @@ def manifest_for(
             "sha256": source_sha256,
         }
     if model.facts.skops_bytes is not None:  # a pickle, saved as skops: where it came from
+        # not a {file, sha256} entry: the pickle itself is deliberately not in models/
         block = document.get("source_model") or document
-        block["unpickled_from"] = {"file": model.source.name, "sha256": sha256_of(model.source)}
+        block["unpickled_from"] = model.source.name
+        block["unpickled_sha256"] = sha256_of(model.source)
     if model.conversion is not None:
         document["conversion"] = model.conversion
     return document

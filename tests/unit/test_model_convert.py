@@ -85,7 +85,7 @@ def test_a_trusted_pickle_forest_is_converted_and_its_provenance_kept(tmp_path: 
     source = manifest["source_model"]
     assert source["file"] == "rf.skops"
     assert source["sha256"] == _sha(tmp_path / "models" / "rf.skops")
-    assert source["unpickled_from"] == {"file": "rf.joblib", "sha256": _sha(path)}
+    assert (source["unpickled_from"], source["unpickled_sha256"]) == ("rf.joblib", _sha(path))
     assert not (tmp_path / "models" / "rf.joblib").exists()  # the project never unpickles
     x, _ = training_data()
     scores = _onnx_scores(tmp_path / "models" / "rf.onnx", x, "probabilities")
@@ -205,3 +205,22 @@ def test_parity_rows_follow_the_fitted_range(make: str, expected_centre: str) ->
 def test_feature_names_survive_the_conversion(tmp_path: Path) -> None:
     manifest = install_model(inspect_model(skops_file(tmp_path / "m.skops")), tmp_path / "m")
     assert manifest["input"]["features"] == FEATURES and manifest["input"]["name"] == "input"
+
+
+def test_mlship_check_finds_both_artifacts_of_a_converted_pickle_intact(tmp_path: Path) -> None:
+    """The manifest's two {file, sha256} entries are what `mlship check` verifies."""
+    import joblib
+
+    from mlship.lifecycle.check.runner import check_project
+    from mlship.new.project import new_project
+    from mlship.new.spec import ProjectSpec
+
+    path = tmp_path / "rf.joblib"
+    joblib.dump(_forest(), path)
+    spec = ProjectSpec(pattern="online", model=path, trust_pickle=True, git=False)
+    dest = new_project(spec, tmp_path / "svc").dest
+    findings = [f for f in check_project(dest).findings if f.area == "model"]
+    assert findings == [], findings
+    (dest / "models" / "rf.skops").write_bytes(b"changed")
+    messages = [f.message for f in check_project(dest).findings if f.area == "model"]
+    assert any("rf.skops does not match the sha256" in m for m in messages), messages
