@@ -224,3 +224,16 @@ def test_mlship_check_finds_both_artifacts_of_a_converted_pickle_intact(tmp_path
     (dest / "models" / "rf.skops").write_bytes(b"changed")
     messages = [f.message for f in check_project(dest).findings if f.area == "model"]
     assert any("rf.skops does not match the sha256" in m for m in messages), messages
+
+
+def test_tied_votes_are_not_counted_as_label_disagreements(tmp_path: Path) -> None:
+    """Two fully grown trees vote 1:1 on many rows: no label is right there, scores still are."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    x, y = training_data()
+    forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(x, y)
+    model = inspect_model(skops_file(tmp_path / "pair.skops", forest))
+    assert model.framework == "onnx", model.conversion
+    parity = model.conversion["parity"] if model.conversion else {}
+    assert parity["tie_rows"] > 0 and parity["labels_equal"] is True
+    assert parity["max_abs_diff"] <= model_convert.TOLERANCE
