@@ -148,7 +148,7 @@ def recommend(
     sizing = sizing or load_sizing()
     scored = [score_pattern(p, answers, hard_limits(p, answers, sizing)) for p in patterns]
     scored.sort(key=lambda s: (bool(s.causes), -s.score, s.pattern.order))
-    winner, relax = scored[0], list[Relaxation]()
+    winner, relax = scored[0], list[Relaxation]()  # empty: the winner is feasible
     if winner.causes:
         winner, relax = _relax(scored)
         scored.sort(key=lambda s: (len(s.causes), -s.potential, s.pattern.order))
