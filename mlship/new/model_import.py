@@ -135,8 +135,13 @@ def inspect_model(
     model_format: ModelFormat | None = None,
     input_schema: Path | None = None,
     trust_pickle: bool = False,
+    convert: bool = True,
 ) -> ImportedModel:
-    """Check ``path`` and derive its input schema; raise ``InputError`` on any problem."""
+    """Check ``path`` and derive its input schema; raise ``InputError`` on any problem.
+
+    A scikit-learn model is converted to ONNX where parity holds, unless ``convert`` is
+    false (library callers that want the scikit-learn runtime as it is).
+    """
     if not path.exists():
         raise InputError(f"model: {path}: no such file")
     if not path.is_file():
@@ -183,27 +188,22 @@ def inspect_model(
         name=_model_name(path),
         warnings=list(facts.warnings),
     )
-    if framework == "sklearn":
+    if framework == "sklearn" and convert:
         _serve_as_onnx(imported, model_format)
     return imported
 
 
 def _serve_as_onnx(model: ImportedModel, model_format: ModelFormat | None) -> None:
-    """Convert a scikit-learn model to ONNX unless told not to; fall back with the reason.
+    """Convert a scikit-learn model to ONNX; fall back to scikit-learn with the reason.
 
-    ``--model-format sklearn`` keeps the scikit-learn runtime; ``--model-format onnx``
-    makes a failed conversion an error; without it, a failure falls back to scikit-learn.
+    ``--model-format onnx`` makes a failed conversion an error. ``--model-format sklearn``
+    (like the demo model of such a project) converts too, but the project keeps the
+    scikit-learn runtime installed beside onnxruntime, ready to serve the source file.
     """
     from mlship.new.model_convert import convert_to_onnx
     from mlship.new.model_formats import load_sklearn
 
     source = model.file_name
-    if model_format == "sklearn":
-        model.conversion = {
-            "status": "skipped",
-            "reason": "--model-format sklearn asked for the scikit-learn runtime",
-        }
-        return
     facts = model.facts
     assert facts.n_features is not None  # checked by inspect_model
     result = convert_to_onnx(load_sklearn(model.source, facts), facts.n_features)

@@ -635,13 +635,15 @@ def sklearn_project(
     )
 
 
-def test_sklearn_project_serves_a_skops_model(sklearn_project: Project) -> None:
+def test_sklearn_project_serves_its_skops_model_converted_to_onnx(
+    sklearn_project: Project,
+) -> None:
     pyproject = (sklearn_project.path / "pyproject.toml").read_text()
-    assert "onnxruntime" not in pyproject
-    assert "skops==" in pyproject
+    assert "onnxruntime==" in pyproject and "skops==" in pyproject  # both runtimes
     manifest = manifest_of(sklearn_project)
-    assert manifest["framework"] == "sklearn"
-    assert manifest["file"].endswith(".skops")
+    assert (manifest["framework"], manifest["file"]) == ("onnx", "model.onnx")
+    assert manifest["source_model"]["file"] == "model.skops"
+    assert manifest["conversion"]["parity"]["labels_equal"] is True
     sklearn_project.run("make", "lint")
     assert " passed" in sklearn_project.run("make", "test").stdout
     with serve(sklearn_project) as service:

@@ -154,10 +154,20 @@ def test_a_classifier_without_probabilities_is_not_converted(tmp_path: Path) -> 
     assert "gives no class probabilities" in model.conversion["reason"]
 
 
-def test_model_format_sklearn_keeps_the_scikit_learn_runtime(tmp_path: Path) -> None:
-    model = inspect_model(skops_file(tmp_path / "m.skops"), model_format="sklearn")
-    assert (model.framework, model.file_name) == ("sklearn", "m.skops")
-    assert model.conversion is not None and model.conversion["status"] == "skipped"
+def test_model_format_sklearn_converts_and_keeps_the_scikit_learn_runtime_installed(
+    tmp_path: Path,
+) -> None:
+    """As the demo model of such a project: served as ONNX, the source ready beside it."""
+    from mlship.new.project import new_project
+    from mlship.new.spec import ProjectSpec
+
+    source = skops_file(tmp_path / "m.skops")
+    spec = ProjectSpec(pattern="online", model=source, model_format="sklearn", git=False)
+    result = new_project(spec, tmp_path / "svc")
+    assert result.model_format == "sklearn" and result.model is not None
+    assert (result.model["framework"], result.model["file"]) == ("onnx", "m.onnx")
+    pyproject = (tmp_path / "svc" / "pyproject.toml").read_text()
+    assert "onnxruntime==" in pyproject and "scikit-learn==" in pyproject
 
 
 def test_without_the_converter_the_model_is_served_by_scikit_learn(

@@ -28,7 +28,7 @@ def _schema(tmp_path: Path, body: object, name: str = "schema.json") -> Path:
 def test_a_skops_classifier_gives_its_features_and_classes_without_being_loaded(
     tmp_path: Path,
 ) -> None:
-    model = inspect_model(skops_file(tmp_path / "churn.skops"), model_format="sklearn")
+    model = inspect_model(skops_file(tmp_path / "churn.skops"), convert=False)
     facts = model.facts
     assert model.framework == "sklearn" and facts.estimator is None
     assert (facts.n_features, facts.features) == (4, FEATURES)
@@ -42,9 +42,7 @@ def test_a_skops_classifier_gives_its_features_and_classes_without_being_loaded(
 
 def test_installing_copies_the_file_and_writes_a_verifiable_manifest(tmp_path: Path) -> None:
     source = skops_file(tmp_path / "churn.skops")
-    manifest = install_model(
-        inspect_model(source, model_format="sklearn"), tmp_path / "project" / "models"
-    )
+    manifest = install_model(inspect_model(source, convert=False), tmp_path / "project" / "models")
     models = tmp_path / "project" / "models"
     copied = models / "churn.skops"
     assert copied.read_bytes() == source.read_bytes()
@@ -241,7 +239,7 @@ def test_a_pickle_is_refused_unless_trusted_and_then_converted_to_skops(tmp_path
     assert "runs code" in caught.value.message
     assert "--trust-pickle" in (caught.value.hint or "")
 
-    model = inspect_model(path, trust_pickle=True, model_format="sklearn")
+    model = inspect_model(path, trust_pickle=True, convert=False)
     assert model.file_name == "legacy.skops"
     assert any("unpickled" in w for w in model.warnings)
     manifest = install_model(model, tmp_path / "models")
