@@ -157,7 +157,8 @@ def new(
     model_format: str | None = typer.Option(
         None,
         "--model-format",
-        help="Runtime: onnx, sklearn or torch (default: the --model file's, else onnx).",
+        help="Model format: onnx, sklearn (served as ONNX where the conversion agrees, with "
+        "scikit-learn installed too) or torch (default: the --model file's, else onnx).",
         show_default=False,
     ),
     gpu: bool | None = typer.Option(
@@ -173,7 +174,11 @@ def new(
         "--target-rps",
         help="Throughput floor the project must sustain (requests, rows or events per second).",
     ),
-    model: Path | None = typer.Option(None, help="Your model file, copied under models/."),
+    model: Path | None = typer.Option(
+        None,
+        help="Your model file (.onnx, .skops, .joblib/.pkl, .pt), copied under models/; a "
+        "scikit-learn model is also converted to ONNX. Needs: pip install 'mlship[models]'.",
+    ),
     input_schema: Path | None = typer.Option(
         None, help='JSON with the model input: {"features": [...]} or {"n_features": N}.'
     ),
