@@ -3,8 +3,9 @@
 A logistic regression and a 100-tree random forest (the demo recipe, on the bundled
 breast-cancer data) are saved with joblib and brought in with ``--model FILE
 --trust-pickle``. mlship converts them to ONNX and the project serves them with
-onnxruntime ("imported"); the same file with ``--model-format sklearn`` is served by
-scikit-learn ("imported, sklearn runtime"); the naive baseline
+onnxruntime ("imported"); a ``--model-format sklearn`` project whose manifest points at
+the source file, as a failed conversion leaves it, serves it with scikit-learn ("imported,
+sklearn runtime"); the naive baseline
 (``benchmarks/naive_service.py``, an async FastAPI endpoint calling ``predict_proba``)
 loads the same joblib file. Each server: one uvicorn worker pinned to core 0; wrk pinned
 to core 1, one row per request, at concurrency 1, 8, 32 and 64. Cold start: from the
@@ -26,10 +27,11 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from benchmarks.harness import ROOT, Installed, new_project
-from benchmarks.online_service import CONCURRENCY, DURATION_S, _free_port, _server, _wrk
+from benchmarks.online_service import CONCURRENCY, DURATION_S, _free_port, _wrk
 
 TARGETS = {"c1": 1.0, "c32": 10.0}
 COLD_REPEATS = 3
@@ -56,8 +58,10 @@ def _row(venv: Installed) -> str:
     return json.dumps({"instances": [json.loads(out)]})
 
 
-def _cold_start(command: list[str], env: dict[str, str], cwd: Path, port: int) -> float:
-    """Seconds from the process start to the first 200 from /ready."""
+@contextlib.contextmanager
+def _started(command: list[str], env: dict[str, str], cwd: Path, port: int) -> Iterator[float]:
+    """A server pinned to core 0 in its own process group, ready; yields the seconds from
+    its start to the first 200 from /ready, and always stops it."""
     started = time.perf_counter()
     process = subprocess.Popen(
         ["taskset", "-c", "0", *command],
@@ -69,17 +73,19 @@ def _cold_start(command: list[str], env: dict[str, str], cwd: Path, port: int) -
     )
     try:
         deadline = started + 120
-        while time.perf_counter() < deadline:
+        while True:
             if process.poll() is not None:
                 raise RuntimeError(f"{command} exited with {process.returncode}")
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"{command} not ready in 120 s")
             with (
                 contextlib.suppress(OSError),
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as answer,
             ):
                 if answer.status == 200:
-                    return time.perf_counter() - started
+                    break
             time.sleep(0.02)
-        raise RuntimeError(f"{command} not ready in 120 s")
+        yield time.perf_counter() - started
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -88,6 +94,20 @@ def _cold_start(command: list[str], env: dict[str, str], cwd: Path, port: int) -
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def _cold_start(command: list[str], env: dict[str, str], cwd: Path, port: int) -> float:
+    with _started(command, env, cwd, port) as seconds:
+        return seconds
+
+
+def _serve_the_source(path: Path) -> None:
+    """Point the manifest at the scikit-learn source file, as a failed conversion leaves it
+    (a ``--model-format sklearn`` project has scikit-learn installed to serve it)."""
+    document = json.loads(path.read_text())
+    source = document.pop("source_model")
+    document.update(framework="sklearn", file=source["file"], sha256=source["sha256"])
+    path.write_text(json.dumps(document, indent=2))
 
 
 def _servers(
@@ -111,6 +131,7 @@ def _servers(
         name="bench-import",
         options=["--model", str(model), "--trust-pickle", "--model-format", "sklearn"],
     )
+    _serve_the_source(runtime.path / "models" / "manifest.json")
     serve = ["-m", "bench_import.serving"]
     naive = [
         "-m", "uvicorn", "benchmarks.naive_service:app", "--workers", "1",
@@ -151,7 +172,8 @@ def main() -> dict[str, object]:
                     command += ["--port", str(port)]
                 starts = [_cold_start(command, env, cwd, port) for _ in range(COLD_REPEATS)]
                 cold.setdefault(kind, {})[name] = round(statistics.median(starts), 3)
-                with _server(command, env, cwd, port) as url:
+                url = f"http://127.0.0.1:{port}"
+                with _started(command, env, cwd, port):
                     _wrk(f"{url}/v1/predict", body, 8, work)  # warm-up
                     for connections in CONCURRENCY:
                         row = {
