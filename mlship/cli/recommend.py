@@ -271,8 +271,7 @@ def _save(
                 problems=[error.message, *error.problems],
                 hint=OVERWRITE_HINT,
             ) from None
-        defaults = {p.name: p.default_p99_ms for p in patterns}
-        merged = merge_decision_records(existing, record, target, defaults)
+        merged = merge_decision_records(existing, record, target, {p.name: p for p in patterns})
         record = merged.record
         notes = ["merged into the existing record", *merged.kept]
     write_decision_record(record, target)

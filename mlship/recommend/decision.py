@@ -13,11 +13,11 @@ from pathlib import Path
 
 from mlship.contracts import Answers, Budget, DecisionRecord, Recommendation
 from mlship.errors import InputError
-from mlship.knowledge.budget import BudgetFlags, budget_from_answers, resolve_budget
+from mlship.knowledge.budget import ALL_CRITERIA, BudgetFlags, budget_from_answers, resolve_budget
 from mlship.knowledge.fields import format_value
+from mlship.knowledge.patterns import Pattern
 from mlship.version import __version__
 
-CRITERIA = ("p99_ms", "max_error_rate", "min_rps")
 # what a recommendation decides; the rest of a record belongs to its project
 DECISION_FIELDS = (
     "mlship_version",
@@ -54,7 +54,7 @@ class Merged:
     kept: list[str] = field(default_factory=list)
 
 
-def _derived_budget(record: DecisionRecord, pattern_p99_ms: float | None) -> Budget:
+def _derived_budget(record: DecisionRecord, pattern: Pattern | None) -> Budget:
     """The budget mlship itself would have written into ``record`` (no hand edits).
 
     ``recommend --save`` writes what the answers say; ``mlship new`` (a record with a
@@ -63,20 +63,20 @@ def _derived_budget(record: DecisionRecord, pattern_p99_ms: float | None) -> Bud
     if not record.project:
         return budget_from_answers(record.answers) if record.answers else Budget()
     blank = record.model_copy(update={"budget": Budget()})
-    return resolve_budget(BudgetFlags(), blank, pattern_p99_ms).budget
+    return resolve_budget(BudgetFlags(), blank, pattern=pattern).budget
 
 
 def merge_decision_records(
     existing: DecisionRecord,
     fresh: DecisionRecord,
     path: Path,
-    pattern_p99_ms: dict[str, float | None],
+    patterns: dict[str, Pattern],
 ) -> Merged:
     """``fresh`` written over ``existing``: new decision, hand-edited budget kept.
 
     A record that belongs to a generated project (``mlship new`` wrote its ``project``
     block) is not switched to another pattern: the project would then disagree with it.
-    ``pattern_p99_ms`` maps each pattern to its default p99 in the knowledge base.
+    ``patterns`` is the knowledge base by name (for the defaults ``mlship new`` fills in).
     """
     if existing.project and existing.pattern != fresh.pattern:
         name = existing.project.get("name") or "a generated project"
@@ -86,16 +86,17 @@ def merge_decision_records(
             "project and its record disagreeing",
             hint=OVERWRITE_HINT,
         )
-    untouched = _derived_budget(existing, pattern_p99_ms.get(existing.pattern))
+    untouched = _derived_budget(existing, patterns.get(existing.pattern))
     if existing.project:
         blank = fresh.model_copy(update={"project": existing.project, "budget": Budget()})
-        proposed = resolve_budget(BudgetFlags(), blank, pattern_p99_ms.get(fresh.pattern)).budget
+        proposed = resolve_budget(BudgetFlags(), blank, pattern=patterns.get(fresh.pattern))
+        new_budget = proposed.budget
     else:
-        proposed = fresh.budget
-    chosen: dict[str, float | None] = {}
+        new_budget = fresh.budget
+    chosen: dict[str, float | int | None] = {}
     kept: list[str] = []
-    for name in CRITERIA:
-        stored, derived, new = (getattr(b, name) for b in (existing.budget, untouched, proposed))
+    for name in ALL_CRITERIA:
+        stored, derived, new = (getattr(b, name) for b in (existing.budget, untouched, new_budget))
         if stored != derived:  # the person changed it: theirs wins
             chosen[name] = stored
             if stored != new:
@@ -108,5 +109,6 @@ def merge_decision_records(
     # the decision is new; everything else the record holds (the project it belongs to,
     # its template, the check policy and its waivers, ...) stays as it was
     decision = {name: getattr(fresh, name) for name in DECISION_FIELDS}
-    record = existing.model_copy(update={**decision, "budget": Budget(**chosen)})
+    budget = Budget.model_validate(chosen)
+    record = existing.model_copy(update={**decision, "budget": budget})
     return Merged(DecisionRecord.model_validate(record.model_dump()), kept)

@@ -99,7 +99,7 @@ def _fresh(p99_ms: float) -> DecisionRecord:
     return build_decision_record(answers, recommend(answers, load_patterns()))
 
 
-DEFAULTS = {p.name: p.default_p99_ms for p in load_patterns()}
+DEFAULTS = {p.name: p for p in load_patterns()}
 
 
 def test_merging_into_a_projects_record_takes_new_answers_where_nobody_edited(
