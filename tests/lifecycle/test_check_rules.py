@@ -206,6 +206,23 @@ def test_k8s_pdb(fresh_projects: dict[str, Path], tmp_path: Path) -> None:
         "k8s/deployment.yaml",
         line_of(project / "k8s" / "deployment.yaml", "kind: Deployment"),
     )
+    assert "layout (k8s/)" in finding.message
+
+
+def test_k8s_pdb_judges_the_split_layout_on_its_own(
+    fresh_projects: dict[str, Path], tmp_path: Path
+) -> None:
+    project = copy_project(fresh_projects, "chained", tmp_path)
+    split = project / "k8s" / "split"
+    assert found(run(project), "k8s.pdb") == []
+    # the default layout's PDB does not protect the split layout's Deployments
+    (split / "pdb.yaml").unlink()
+    findings = found(run(project), "k8s.pdb")
+    assert sorted((f.file, f.line) for f in findings) == sorted(
+        (f"k8s/split/{name}.yaml", line_of(split / f"{name}.yaml", "kind: Deployment"))
+        for name in ("pipeline", "stage-intent", "stage-urgency", "stage-entities")
+    )
+    assert all("layout (k8s/split/)" in f.message for f in findings)
 
 
 def test_k8s_gpu_limits_exactly_when_the_project_asks(
