@@ -350,7 +350,7 @@ def test_budget_spike_missing_then_met_then_missed_then_stale(
     _spike(project, "20260302T100000Z", p99=180.0, error_rate=0.01)  # the newest one counts
     (missed,) = found(run(project), "budget.spike")
     assert missed.file == "spikes/20260302T100000Z/result.json"
-    assert "p99 180.0 ms > 100 ms" in missed.message and "error rate 0.01 > 0.001" in missed.message
+    assert "p99 180 ms > 100 ms" in missed.message and "error rate 0.01 > 0.001" in missed.message
 
     _spike(project, "20260303T100000Z", p99=50.0)
     manifest = _manifest(project, b"retrained")
