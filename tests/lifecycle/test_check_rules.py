@@ -323,6 +323,19 @@ def test_budget_declared(fresh_projects: dict[str, Path], tmp_path: Path) -> Non
     _set_budget(edge, max_error_rate=None)  # an export has no error rate to keep
     assert found(run(edge), "budget.declared") == []
 
+    # what each pattern must declare is its knowledge base file's spike.declared
+    batch = copy_project(fresh_projects, "batch", tmp_path)
+    assert "p99_ms" not in yaml.safe_load((batch / "mlship.yaml").read_text())["budget"]
+    assert found(run(batch), "budget.declared") == []  # a job has no p99 to declare
+    _set_budget(batch, max_memory_mb=None)
+    (finding,) = found(run(batch), "budget.declared")
+    assert "declares no max_memory_mb for this job (batch pattern)" in finding.message
+
+    stream = copy_project(fresh_projects, "streaming", tmp_path / "lag")
+    _set_budget(stream, max_lag=None)
+    (finding,) = found(run(stream), "budget.declared")
+    assert "declares no max_lag" in finding.message
+
 
 def _spike(project: Path, stamp: str, p99: float, error_rate: float = 0.0) -> Path:
     folder = project / "spikes" / stamp
