@@ -141,6 +141,12 @@ def _set_top_level(text: str, key: str, value: Any, after: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _budget_keys(path: Path) -> set[str]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    budget = raw.get("budget") if isinstance(raw, dict) else None
+    return set(budget) if isinstance(budget, dict) else set()
+
+
 def record_template(
     path: str | Path, version: str, overlay: TemplateOverlay | None, **changes: Any
 ) -> DecisionRecord:
@@ -148,16 +154,20 @@ def record_template(
 
     Only those keys' lines change, so the team's edits and comments elsewhere survive and
     merge like any other line; other ``changes`` (fields of the record, e.g. ``budget``)
-    rewrite the whole file.
+    rewrite the whole file, whose budget keeps showing the criteria it showed (a batch
+    job's record gains no p99 line) plus any a change sets.
     """
     path = Path(path)
     record = read_decision_record(path)
     if changes:
+        shown = _budget_keys(path) | {
+            k for k, v in (changes.get("budget") or {}).items() if v is not None
+        }
         record = DecisionRecord.model_validate({**record.model_dump(), **changes})
         record = record.model_copy(
             update={"template_version": version, "template_overlay": overlay}
         )
-        write_decision_record(record, path)
+        write_decision_record(record, path, shown)
         return record
     text = path.read_text(encoding="utf-8")
     text = _set_top_level(text, "template_version", version, after="budget")
