@@ -401,6 +401,12 @@ def test_chained_spike_loads_the_pipeline_with_its_own_corpus(chained_project: P
     assert stats["errors"] == 0, stats["errors_by_kind"]
     assert stats["invalid"]["rejected_4xx"] == stats["invalid"]["sent"] > 0
     assert result["budget"]["p99_ms"] == 250.0  # the chained pattern's default
+    # spike judged mlship.yaml's budget; mlship check reads the same report and agrees,
+    # and holds it to a p99 no pipeline meets once the record asks for one
+    assert _budget_findings(chained_project.path) == []
+    (missed,) = _budget_findings(chained_project.path, p99_ms=0.001)
+    assert "misses the chained budget" in missed and "ms > 0.001 ms" in missed
+    _budget_findings(chained_project.path, p99_ms=250.0)
 
     failed = spike_as_user(chained_project.path, "--duration", "2s", "--p99-ms", "0.001", *common)
     assert not _criteria(_result(failed, EXIT_FAIL))["p99_ms"]["passed"]
