@@ -341,7 +341,16 @@ def test_bad_input_to_a_batch_project_leaves_no_run_folder(batch_project: Projec
 def edge_project(
     tmp_path_factory: pytest.TempPathFactory, venv_for: Callable[[Path], Venv]
 ) -> Project:
-    return new_project(tmp_path_factory.mktemp("spike-edge"), venv_for, "edge", "pocket-model")
+    # The scikit-learn demo exported to ONNX: the same spike path as a PyTorch project's,
+    # without installing torch and its converters into one more venv.
+    return new_project(
+        tmp_path_factory.mktemp("spike-edge"),
+        venv_for,
+        "edge",
+        "pocket-model",
+        "--model-format",
+        "sklearn",
+    )
 
 
 def test_edge_spike_exports_then_runs_every_variant_as_the_device(edge_project: Project) -> None:
