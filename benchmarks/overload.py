@@ -1,11 +1,12 @@
 """Overload: the generated service's budget-aware admission against a fixed in-flight limit.
 
-The service is an online project serving a random forest of 4,000 trees on the demo data,
-brought in as a user's model (``mlship new --model forest.joblib --trust-pickle``, so
-converted to ONNX and served by onnxruntime, micro-batching ``auto``): a model big enough to
-be the bottleneck, so that the service's capacity is one an open-model generator on one core
-can exceed tenfold (the demo's 100-tree forest in onnxruntime serves more requests than such
-a generator can offer at 2x). It runs one uvicorn worker pinned to core 0, the generator
+The service is an online project serving a wide network (a scikit-learn MLP with three
+hidden layers of 4,096 units on the demo data, ~135 MB) brought in as a user's model
+(``mlship new --model net.joblib --trust-pickle``: converted to ONNX, served by onnxruntime)
+with micro-batching off, so that each request costs one model call on one row: the model is
+the bottleneck and the service's capacity is one that an open-model generator on one core
+can exceed tenfold (the demo models in onnxruntime serve more requests than such a
+generator can offer at 2x). It runs one uvicorn worker pinned to core 0, the generator
 (``benchmarks/open_loop.py``, with the project's interpreter) runs on core 1.
 Capacity is measured first: closed loop, 32 connections, fixed
 limit (nothing shed). Then, for each overload factor (2x, 5x, 10x capacity) and each
@@ -50,7 +51,7 @@ BUDGET_MS = 100.0
 TIMEOUT_S = 2.0  # the service's default request timeout: 20 x the budget
 GOODPUT_TARGET = 0.9
 LOAD_GENERATOR = Path(__file__).with_name("open_loop.py")
-TREES = 4000  # model time per row large enough to keep capacity within the generator's reach
+HIDDEN = (4096, 4096, 4096)  # one row's model call costs enough to keep capacity in reach
 
 
 def _free_port() -> int:
@@ -68,6 +69,7 @@ def _service(project: harness.Installed, admission: str) -> Iterator[str]:
         APP_LOG_LEVEL="WARNING",
         APP_LATENCY_BUDGET_MS=str(BUDGET_MS),
         APP_ADMISSION=admission,
+        APP_MICRO_BATCHING="off",
     )
     process = subprocess.Popen(
         ["taskset", "-c", "0", str(project.python), "-m", f"{project.package}.serving"],
@@ -152,21 +154,24 @@ def main() -> dict[str, Any]:
             "online", work / "overload-trainer", name="overload-svc",
             options=["--model-format", "sklearn"],
         )  # fmt: skip
-        forest = work / "forest.joblib"
+        network = work / "net.joblib"
         trainer.run(
             str(trainer.python), "-c",
-            "import joblib; from sklearn.ensemble import RandomForestClassifier; "
+            "import joblib, warnings; from sklearn.neural_network import MLPClassifier; "
+            "from sklearn.pipeline import make_pipeline; "
+            "from sklearn.preprocessing import StandardScaler; "
             f"from {trainer.package}.demo_model import load_data; x, _, y, _, _ = load_data(); "
-            f"joblib.dump(RandomForestClassifier(n_estimators={TREES}, random_state=0, "
-            f"n_jobs=2).fit(x, y), {str(forest)!r})",
+            "warnings.simplefilter('ignore'); "  # two epochs: its cost matters, not its fit
+            f"joblib.dump(make_pipeline(StandardScaler(), MLPClassifier({HIDDEN}, max_iter=2, "
+            f"random_state=0)).fit(x, y), {str(network)!r})",
         )  # fmt: skip
         project = harness.new_project(
             "online", work / "overload-svc", name="overload-svc",
-            options=["--model", str(forest), "--trust-pickle"],
+            options=["--model", str(network), "--trust-pickle"],
         )  # fmt: skip
         manifest = json.loads((project.path / "models" / "manifest.json").read_text())
         if manifest["framework"] != "onnx":
-            raise RuntimeError(f"the forest was not converted: {manifest.get('conversion')}")
+            raise RuntimeError(f"the network was not converted: {manifest.get('conversion')}")
         row = project.run(
             str(project.python),
             "-c",
