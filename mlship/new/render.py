@@ -1,10 +1,11 @@
 """Render a pattern's template with copier.
 
 Templates live in ``templates/``: one shared questionnaire (``copier.yml``), the files
-every project shares (``shared/``) and one folder per pattern whose files are laid over
-the shared ones. An organisation's template source (a folder or a git repository at a
-ref, same layout, see ``mlship.new.sources``) is laid over mlship's: its files are added
-or replace mlship's, rendered with the same data. This module stages those layers as one
+every project shares (``shared/``), Jinja macros the templates import (``macros/``) and
+one folder per pattern whose files are laid over the shared ones. An organisation's
+template source (a folder or a git repository at a ref, same layout, see
+``mlship.new.sources``) is laid over mlship's: its files are added or replace mlship's,
+rendered with the same data. This module stages those layers as one
 copier template in a temporary folder and renders it; it asks nothing and knows nothing
 about patterns beyond their folder names.
 
@@ -33,6 +34,9 @@ from mlship.yaml_io import read_yaml_file
 ENV_TEMPLATES = "MLSHIP_TEMPLATES"
 
 SHARED = "shared"
+# Jinja macros the templates import (``{% from "macros/..." import ... %}``): staged beside
+# the project folder, where copier's loader finds them and never renders them as files.
+MACROS = "macros"
 # Caches that tools leave beside the templates when someone works on them.
 _NOT_TEMPLATE = shutil.ignore_patterns("__pycache__", ".ruff_cache", ".mypy_cache", ".pytest_cache")
 QUESTIONNAIRE = "copier.yml"
@@ -87,7 +91,7 @@ def _pattern_folders(root: Path) -> set[str]:
     return {
         p.name
         for p in root.iterdir()
-        if p.is_dir() and p.name != SHARED and not p.name.startswith((".", "__"))
+        if p.is_dir() and p.name not in (SHARED, MACROS) and not p.name.startswith((".", "__"))
     }
 
 
@@ -117,6 +121,8 @@ def stage_template(
         for part in (SHARED, pattern):
             if (layer / part).is_dir():
                 shutil.copytree(layer / part, project, dirs_exist_ok=True, ignore=_NOT_TEMPLATE)
+        if (layer / MACROS).is_dir():
+            shutil.copytree(layer / MACROS, into / MACROS, dirs_exist_ok=True, ignore=_NOT_TEMPLATE)
     questionnaire = (templates_dir() / QUESTIONNAIRE).read_text(encoding="utf-8")
     if code:
         questionnaire += "\n" + yaml.safe_dump(code, sort_keys=False)

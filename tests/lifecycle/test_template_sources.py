@@ -188,3 +188,32 @@ def test_an_update_of_a_source_that_runs_code_needs_trust_again(tmp_path: Path) 
     trusted = invoke("update", str(project), "--trust", "--json")
     assert trusted.exit_code == 0, trusted.output
     assert "made-by-a-task" in json.loads(trusted.stdout)["added"]
+
+
+def test_an_overlay_replaces_the_dockerfile_skeleton_every_pattern_imports(
+    tmp_path: Path,
+) -> None:
+    """The shared Dockerfile pieces live once in ``macros/``: an organisation's copy of that
+    file changes every pattern's Dockerfile, and the folder never becomes a project file."""
+    from mlship.resources import templates_dir
+
+    source = tmp_path / "org-templates"
+    (source / "macros").mkdir(parents=True)
+    skeleton = (templates_dir() / "macros" / "dockerfile.jinja").read_text()
+    ours = "RUN groupadd --system --gid 10001 app"
+    assert ours in skeleton
+    (source / "macros" / "dockerfile.jinja").write_text(
+        skeleton.replace(
+            ours, "# org base: the app user comes from it\nRUN groupadd --system --gid 10001 app"
+        )
+    )
+    for pattern in ("online", "batch", "streaming"):
+        project = tmp_path / pattern
+        made = invoke(
+            "new", pattern, str(project), "--defaults", "--no-git", "--templates", str(source)
+        )
+        assert made.exit_code == 0, made.output
+        dockerfile = (project / "Dockerfile").read_text()
+        assert "# org base: the app user comes from it\nRUN groupadd" in dockerfile
+        assert "{%" not in dockerfile and "macro" not in dockerfile
+        assert not (project / "macros").exists()
