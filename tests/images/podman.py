@@ -5,7 +5,7 @@ commands a user types (``docker build``, ``docker run``, and the shell lines aro
 The suite runs exactly those lines in the project folder with ``docker`` replaced by
 ``podman`` and only the flags this machine needs added (``MACHINE_BUILD_FLAGS``; for a
 run, ``--network=host`` and the test's own ``-e``/``--name``/``-d`` placed just before the
-image, so they win over the README's). ``ReadmeCommands`` remembers which lines ran, so a
+image, so they win over the README's; a test may pass its own ``--network``). ``ReadmeCommands`` remembers which lines ran, so a
 test can check that the README lists nothing the suite did not run.
 
 Every image and container a test makes is removed again (``Image.remove``,
@@ -100,7 +100,8 @@ def to_podman(line: str, tags: list[str], run_flags: list[str], build_flags: lis
         flags = shlex.join([*MACHINE_BUILD_FLAGS, *build_flags])
         return line.replace(build, f"podman build {flags} ", 1)
     if line.startswith("docker run "):
-        flags = shlex.join(["--network=host", *run_flags])
+        network = [] if any(f.startswith("--network") for f in run_flags) else ["--network=host"]
+        flags = shlex.join([*network, *run_flags])
         (image,) = [tag for tag in tags if f" {tag}" in line]
         head, sep, tail = line.partition(f" {image}")
         return f"podman run {head.removeprefix('docker run ')} {flags}{sep}{tail}"
