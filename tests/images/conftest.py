@@ -45,7 +45,7 @@ def image_project(
 
 
 @pytest.fixture(scope="module")
-def built() -> Iterator[Callable[[ReadmeCommands], Image]]:
+def built() -> Iterator[Callable[..., Image]]:
     """Builds from README lines; every image built is removed at the end of the module."""
     images: list[Image] = []
 

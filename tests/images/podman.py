@@ -88,6 +88,23 @@ def readme_block(readme: str) -> list[str]:
     return lines
 
 
+def header_commands(dockerfile: str) -> list[str]:
+    """The docker commands a Dockerfile's leading comment shows (continuations joined)."""
+    commands, pending = [], ""
+    for raw in dockerfile.splitlines():
+        if not raw.startswith("#"):
+            break
+        text = raw.lstrip("#").strip()
+        if pending or re.match(r"(make model && )?docker (build|run) ", text):
+            pending += text
+            if pending.endswith("\\"):
+                pending = pending[:-1].rstrip() + " "
+            else:
+                commands.append(" ".join(pending.split()))
+                pending = ""
+    return commands
+
+
 def tag_of(build_line: str) -> str:
     words = shlex.split(build_line.split("docker build ", 1)[1])
     return words[words.index("-t") + 1]
@@ -130,6 +147,9 @@ class ReadmeCommands:
             and line.strip() not in lines
         ]
         assert elsewhere == [], f"docker commands outside {SECTION!r}: {elsewhere}"
+        for dockerfile in sorted(project.glob("Dockerfile*")):
+            header = header_commands(dockerfile.read_text())
+            assert set(header) <= set(lines), f"{dockerfile.name}'s header: {header} vs {lines}"
         tags = [tag_of(line) for line in lines if "docker build " in line]
         assert tags, f"no docker build line in {lines}"
         return cls(project, env, lines, [], tags)
