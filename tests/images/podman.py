@@ -5,8 +5,9 @@ commands a user types (``docker build``, ``docker run``, and the shell lines aro
 The suite runs exactly those lines in the project folder with ``docker`` replaced by
 ``podman`` and only the flags this machine needs added (``MACHINE_BUILD_FLAGS``; for a
 run, ``--network=host`` and the test's own ``-e``/``--name``/``-d`` placed just before the
-image, so they win over the README's; a test may pass its own ``--network``). ``ReadmeCommands`` remembers which lines ran, so a
-test can check that the README lists nothing the suite did not run.
+image, so they win over the README's; a test may pass its own ``--network``).
+``ReadmeCommands`` remembers which lines ran, so a test can check that the README lists
+nothing the suite did not run, and that each Dockerfile's header shows the same commands.
 
 Every image and container a test makes is removed again (``Image.remove``,
 ``Container.remove``), the build stage's untagged image included (found by its label).
