@@ -12,6 +12,7 @@ import argparse
 import importlib
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from benchmarks.harness import CACHE, ROOT, machine, save_result
@@ -47,7 +48,13 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(BENCHMARKS[name])
         print(f"== {name}", flush=True)
         before = machine()
-        result = module.main()
+        try:
+            result = module.main()
+        except Exception:  # one broken benchmark must not cost the others their run
+            traceback.print_exc()
+            print(f"   !! {name} failed: no result written", flush=True)
+            failures += 1
+            continue
         saved = save_result(name, result, before)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         (args.out / f"{name}-{stamp}.json").write_text(saved.read_text())

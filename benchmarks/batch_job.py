@@ -314,9 +314,9 @@ def table(result: dict[str, Any]) -> str:
         f"Targets {'met' if result['ok'] else 'NOT met'}: speedup at the largest NDJSON size "
         f"{result['speedup_at_largest']}x (at least {targets['speedup']}x); the job's peak RSS at "
         f"the largest size {result['job_rss_growth']}x its peak at the smallest (at most "
-        f"{targets['rss_growth']}x); the job's peak RSS "
-        f"{'at or below' if result['job_rss_below_naive'] else 'ABOVE'} the baseline's at every "
-        f"size; the baseline's predictions on every layout: "
+        f"{targets['rss_growth']}x); the job's peak RSS at or below the baseline's at every "
+        f"size: {'yes' if result['job_rss_below_naive'] else 'NO'}; the baseline's predictions "
+        "on every layout: "
         f"{'yes' if result['same_predictions'] else 'NO'}. Stages are the job's own account "
         "(`stages_s` in `run.json`, seconds summed over its threads).",
     ]

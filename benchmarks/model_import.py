@@ -42,9 +42,9 @@ def _train(venv: Installed, kind: str, path: Path) -> None:
     venv.run(
         str(venv.python),
         "-c",
-        f"import joblib; from {venv.package}.demo_model import load_data, train_sklearn; "
-        "x, _, y, _, _ = load_data(); "
-        f"joblib.dump(train_sklearn({kind!r}, x, y), {str(path)!r})",
+        f"import joblib; from {venv.package}.demo_model import DEMOS, DEFAULT_DEMO, "
+        "load_data, train_sklearn; demo = DEMOS[DEFAULT_DEMO]; x, _, y, _, _ = load_data(demo); "
+        f"joblib.dump(train_sklearn({kind!r}, x, y, demo), {str(path)!r})",
     )
 
 

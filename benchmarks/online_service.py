@@ -189,9 +189,9 @@ def _build_models(
     onnx.run(
         str(onnx.python),
         "-c",
-        f"import joblib; from {onnx.package}.demo_model import load_data, train_sklearn; "
-        "x, _, y, _, _ = load_data(); "
-        f"joblib.dump(train_sklearn({kind!r}, x, y), {str(baseline)!r})",
+        f"import joblib; from {onnx.package}.demo_model import DEMOS, DEFAULT_DEMO, "
+        "load_data, train_sklearn; demo = DEMOS[DEFAULT_DEMO]; x, _, y, _, _ = load_data(demo); "
+        f"joblib.dump(train_sklearn({kind!r}, x, y, demo), {str(baseline)!r})",
     )
     return onnx.path / "models" / "model.onnx", baseline
 

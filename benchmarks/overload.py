@@ -1,10 +1,13 @@
 """Overload: the generated service's budget-aware admission against a fixed in-flight limit.
 
-The service is the online project rendered with ``--model-format sklearn`` serving the
-demo 100-tree random forest (micro-batching ``auto``): a model that is the bottleneck, with
-a capacity an open-model generator on one core can exceed tenfold. It runs one uvicorn
-worker pinned to core 0, the generator (``benchmarks/open_loop.py``, with the project's
-interpreter) runs on core 1. Capacity is measured first: closed loop, 32 connections, fixed
+The service is an online project serving a random forest of 4,000 trees on the demo data,
+brought in as a user's model (``mlship new --model forest.joblib --trust-pickle``, so
+converted to ONNX and served by onnxruntime, micro-batching ``auto``): a model big enough to
+be the bottleneck, so that the service's capacity is one an open-model generator on one core
+can exceed tenfold (the demo's 100-tree forest in onnxruntime serves more requests than such
+a generator can offer at 2x). It runs one uvicorn worker pinned to core 0, the generator
+(``benchmarks/open_loop.py``, with the project's interpreter) runs on core 1.
+Capacity is measured first: closed loop, 32 connections, fixed
 limit (nothing shed). Then, for each overload factor (2x, 5x, 10x capacity) and each
 admission mode, a fresh service is warmed up at half the capacity and loaded open-model:
 requests leave on schedule whatever the answers, latency runs from the scheduled send.
@@ -47,6 +50,7 @@ BUDGET_MS = 100.0
 TIMEOUT_S = 2.0  # the service's default request timeout: 20 x the budget
 GOODPUT_TARGET = 0.9
 LOAD_GENERATOR = Path(__file__).with_name("open_loop.py")
+TREES = 4000  # model time per row large enough to keep capacity within the generator's reach
 
 
 def _free_port() -> int:
@@ -144,14 +148,25 @@ def main() -> dict[str, Any]:
         raise SystemExit("the overload benchmark needs taskset (apt-get install -y util-linux)")
     with tempfile.TemporaryDirectory(prefix="mlship-overload-") as tmp:
         work = Path(tmp)
-        project = harness.new_project(
-            "online", work / "overload-svc", name="overload-svc",
+        trainer = harness.new_project(
+            "online", work / "overload-trainer", name="overload-svc",
             options=["--model-format", "sklearn"],
         )  # fmt: skip
-        project.run(
-            str(project.python), "-m", f"{project.package}.demo_model", "--format", "sklearn",
-            "--kind", "forest",
+        forest = work / "forest.joblib"
+        trainer.run(
+            str(trainer.python), "-c",
+            "import joblib; from sklearn.ensemble import RandomForestClassifier; "
+            f"from {trainer.package}.demo_model import load_data; x, _, y, _, _ = load_data(); "
+            f"joblib.dump(RandomForestClassifier(n_estimators={TREES}, random_state=0, "
+            f"n_jobs=2).fit(x, y), {str(forest)!r})",
         )  # fmt: skip
+        project = harness.new_project(
+            "online", work / "overload-svc", name="overload-svc",
+            options=["--model", str(forest), "--trust-pickle"],
+        )  # fmt: skip
+        manifest = json.loads((project.path / "models" / "manifest.json").read_text())
+        if manifest["framework"] != "onnx":
+            raise RuntimeError(f"the forest was not converted: {manifest.get('conversion')}")
         row = project.run(
             str(project.python),
             "-c",

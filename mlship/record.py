@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,15 @@ _NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENO
 _HINT = "write one with `mlship recommend --save` or `mlship new`"
 
 
-def _record_data(record: DecisionRecord) -> dict[str, Any]:
-    """The record as plain data, without the optional blocks it leaves at their defaults."""
+def _record_data(record: DecisionRecord, criteria: Collection[str] | None = None) -> dict[str, Any]:
+    """The record as plain data, without the optional blocks it leaves at their defaults.
+
+    ``criteria``: the budget criteria the project's pattern has (its knowledge base file);
+    given, the budget shows only those (a batch job's record has no p99 line at all).
+    """
     data = record.model_dump(mode="json")
+    if criteria is not None:
+        data["budget"] = {k: v for k, v in data["budget"].items() if k in criteria}
     if record.template_overlay is None:
         data.pop("template_overlay")
     if record.check == CheckPolicy():
@@ -41,20 +48,25 @@ def _record_data(record: DecisionRecord) -> dict[str, Any]:
     return data
 
 
-def dump_decision_record(record: DecisionRecord) -> str:
+def dump_decision_record(record: DecisionRecord, criteria: Collection[str] | None = None) -> str:
     """The YAML text of a record, with a header saying what the file is."""
-    body = yaml.safe_dump(_record_data(record), sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.safe_dump(
+        _record_data(record, criteria), sort_keys=False, allow_unicode=True, width=100
+    )
     return HEADER + body
 
 
-def write_decision_record(record: DecisionRecord, path: str | Path) -> Path:
-    """Write ``record`` to ``path`` atomically (temporary file in the same folder + rename)."""
+def write_decision_record(
+    record: DecisionRecord, path: str | Path, criteria: Collection[str] | None = None
+) -> Path:
+    """Write ``record`` to ``path`` atomically (temporary file in the same folder + rename);
+    ``criteria`` as in :func:`dump_decision_record`."""
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path} is a directory; give a file name such as {path / DEFAULT_NAME}")
     if not path.parent.is_dir():
         raise InputError(f"cannot write {path}: folder {path.parent} does not exist")
-    _write_text(path, dump_decision_record(record))
+    _write_text(path, dump_decision_record(record, criteria))
     return path
 
 
@@ -138,6 +150,12 @@ def _set_top_level(text: str, key: str, value: Any, after: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _budget_keys(path: Path) -> set[str]:
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    budget = raw.get("budget") if isinstance(raw, dict) else None
+    return set(budget) if isinstance(budget, dict) else set()
+
+
 def record_template(
     path: str | Path, version: str, overlay: TemplateOverlay | None, **changes: Any
 ) -> DecisionRecord:
@@ -145,16 +163,20 @@ def record_template(
 
     Only those keys' lines change, so the team's edits and comments elsewhere survive and
     merge like any other line; other ``changes`` (fields of the record, e.g. ``budget``)
-    rewrite the whole file.
+    rewrite the whole file, whose budget keeps showing the criteria it showed (a batch
+    job's record gains no p99 line) plus any a change sets.
     """
     path = Path(path)
     record = read_decision_record(path)
     if changes:
+        shown = _budget_keys(path) | {
+            k for k, v in (changes.get("budget") or {}).items() if v is not None
+        }
         record = DecisionRecord.model_validate({**record.model_dump(), **changes})
         record = record.model_copy(
             update={"template_version": version, "template_overlay": overlay}
         )
-        write_decision_record(record, path)
+        write_decision_record(record, path, shown)
         return record
     text = path.read_text(encoding="utf-8")
     text = _set_top_level(text, "template_version", version, after="budget")

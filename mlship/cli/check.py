@@ -81,10 +81,11 @@ def check(
         from mlship.cli.output import print_json
         from mlship.errors import ToolError
         from mlship.lifecycle.check import check_project
-        from mlship.lifecycle.check.sarif import to_sarif
 
         result = check_project(project, strict=strict, patterns_dir=patterns_dir)
         if sarif is not None:
+            from mlship.lifecycle.check.sarif import to_sarif
+
             try:
                 sarif.write_text(json.dumps(to_sarif(result), indent=2) + "\n", encoding="utf-8")
             except OSError as error:

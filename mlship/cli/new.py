@@ -276,7 +276,11 @@ def new(
         except ValidationError as error:
             problems = _option_names(describe_validation_error(error))
             raise InputError("invalid options", problems=problems) from None
-        result = new_project(spec, target, force=force)
+        try:
+            result = new_project(spec, target, force=force)
+        except InputError as error:
+            (error.message,) = _option_names([error.message])  # name the option typed
+            raise
         if as_json:
             print_json(result.model_dump(mode="json"))
         else:

@@ -271,8 +271,13 @@ def _save(
                 problems=[error.message, *error.problems],
                 hint=OVERWRITE_HINT,
             ) from None
-        merged = merge_decision_records(existing, record, target, {p.name: p for p in patterns})
+        known = {p.name: p for p in patterns}
+        merged = merge_decision_records(existing, record, target, known)
         record = merged.record
         notes = ["merged into the existing record", *merged.kept]
+        if record.project and record.pattern in known:  # a generated project's record
+            criteria = known[record.pattern].spike.criteria
+            write_decision_record(record, target, criteria)
+            return notes
     write_decision_record(record, target)
     return notes

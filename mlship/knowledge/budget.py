@@ -20,6 +20,9 @@ from mlship.knowledge.patterns import Pattern
 from mlship.knowledge.sizing import load_sizing
 
 RECORD = "mlship.yaml"
+# a throughput floor is met within this share: counting at the edges of the measuring
+# window is +-1 request in 50 (spike's verdict and check's budget.spike both allow it)
+RPS_SLACK = 0.02
 SERVICE_CRITERIA = ("p99_ms", "max_error_rate", "min_rps")
 ALL_CRITERIA = (*SERVICE_CRITERIA, "max_memory_mb", "max_model_mb", "max_lag")
 
@@ -111,8 +114,9 @@ def resolve_budget(
 ) -> ResolvedBudget:
     """Flags, then the record's budget, then its answers, then the defaults of ``defaults``.
 
-    ``criteria`` limits the budget to those names (a spike asks for its pattern's); by
-    default the service criteria are resolved, plus the pattern's own when one is given.
+    ``criteria`` limits the budget to those names; by default they are the pattern's
+    (``spike.criteria``: a batch job's budget has no p99), the service ones without a
+    pattern.
     ``mlship new`` fills every criterion; ``mlship spike`` judges only what a flag or the
     record states, plus the defaults it names (never a p99 nobody set).
     """
@@ -120,7 +124,7 @@ def resolve_budget(
     answers = record.answers if record is not None else None
     answered = budget_from_answers(answers, pattern) if answers is not None else Budget()
     sizing = load_sizing().budget
-    wanted = criteria or tuple(dict.fromkeys((*SERVICE_CRITERIA, *criteria_of(pattern))))
+    wanted = criteria or criteria_of(pattern)
     chosen: dict[str, float | int | None] = {}
     source: dict[str, str] = {}
     for name in wanted:

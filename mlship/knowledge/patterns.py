@@ -154,12 +154,20 @@ class SpikeBudget(_Strict):
     devices: dict[str, Device] = Field(
         {}, description="An export's target devices (hardware.target -> how it runs models)."
     )
+    declared: list[Criterion] = Field(
+        ["p99_ms", "max_error_rate"],
+        description="The criteria every project's mlship.yaml must state (`mlship new` "
+        "always fills them; `mlship check` rule budget.declared).",
+    )
 
     @model_validator(mode="after")
     def _defaults_are_criteria(self) -> SpikeBudget:
         stray = sorted(set(self.defaults) - set(self.criteria))
         if stray:
             raise ValueError(f"defaults for criteria not listed in criteria: {', '.join(stray)}")
+        stray = sorted(set(self.declared) - set(self.criteria))
+        if stray:
+            raise ValueError(f"declared criteria not listed in criteria: {', '.join(stray)}")
         return self
 
 

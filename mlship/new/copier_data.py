@@ -30,8 +30,13 @@ class CopierData(BaseModel):
     model_format: ModelFormat
     gpu: bool
     python_version: PythonVersion
-    p99_ms: Annotated[float, Field(gt=0)] = Field(description="The resolved p99 budget.")
-    max_error_rate: Annotated[float, Field(ge=0, le=1)]
+    p99_ms: Annotated[float, Field(gt=0)] | None = Field(
+        description="The resolved p99 budget; None where the pattern's budget has no p99 "
+        "(a batch job)."
+    )
+    max_error_rate: Annotated[float, Field(ge=0, le=1)] | None = Field(
+        description="The resolved error budget; None where the pattern's has none (edge)."
+    )
     min_rps: Annotated[float, Field(ge=0)] = Field(description="Throughput floor; 0: none.")
     demo_model: bool = Field(description="The project builds its own demo model (no --model).")
     model_file: str = Field(description="File name of the user's model under models/, or ''.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from mlship.contracts import Budget, DecisionRecord, TemplateOverlay
 from mlship.errors import InputError, KnowledgeBaseError
-from mlship.knowledge.budget import BudgetFlags, resolve_budget
+from mlship.knowledge.budget import SERVICE_CRITERIA, BudgetFlags, criteria_of, resolve_budget
 from mlship.knowledge.patterns import Pattern, load_named_pattern
 from mlship.new import gpu, naming
 from mlship.new.copier_data import CopierData, ModelFormat
@@ -70,6 +70,15 @@ def pattern_of(spec: ProjectSpec) -> Pattern:
 def _budget(spec: ProjectSpec, knowledge: Pattern) -> Budget:
     """Flags first, then the decision record's budget, then its answers, then defaults."""
     flags = BudgetFlags(spec.p99_ms, spec.max_error_rate, spec.min_rps)
+    criteria = criteria_of(knowledge)
+    stray = [n for n in SERVICE_CRITERIA if getattr(flags, n) is not None and n not in criteria]
+    if stray:
+        article = "an" if spec.pattern[:1] in "aeiou" else "a"
+        raise InputError(
+            f"{stray[0]}: {article} {spec.pattern} project's budget has no {stray[0]} "
+            f"(its criteria: {', '.join(criteria)})",
+            hint="docs/spike.md lists what each pattern is judged on",
+        )
     return resolve_budget(flags, spec.decision, pattern=knowledge).budget
 
 
@@ -188,8 +197,12 @@ def plan_project(spec: ProjectSpec, dest: Path) -> ProjectPlan:
             raise InputError("gpu: mlship/data/pins.yaml pins no torch version")
         cuda = gpu.select(pins["torch"], spec.python_version, spec.cuda_version).model_dump()
     budget = _budget(spec, knowledge)
-    if budget.p99_ms is None or budget.max_error_rate is None:  # the defaults always set them
-        raise KnowledgeBaseError("mlship/data/sizing.yaml sets no default budget")
+    unset = [name for name in knowledge.spike.declared if getattr(budget, name) is None]
+    if unset:  # the defaults always set the criteria a project must declare
+        raise KnowledgeBaseError(
+            f"pattern {spec.pattern}: no default for {', '.join(unset)} (spike.declared)",
+            hint="set spike.defaults in its knowledge base file, or default_p99_ms",
+        )
     data = CopierData(
         project_name=project_name,
         package=package,
@@ -199,8 +212,8 @@ def plan_project(spec: ProjectSpec, dest: Path) -> ProjectPlan:
         model_format=model_format,
         gpu=use_gpu,
         python_version=spec.python_version,
-        p99_ms=float(budget.p99_ms),
-        max_error_rate=float(budget.max_error_rate),
+        p99_ms=budget.p99_ms,
+        max_error_rate=budget.max_error_rate,
         min_rps=float(budget.min_rps or 0),
         demo_model=imported is None,
         model_file=imported.file_name if imported else "",

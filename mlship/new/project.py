@@ -80,7 +80,7 @@ def new_project(spec: ProjectSpec, dest: Path, force: bool = False) -> NewProjec
         render(spec.pattern, project, plan.data, spec.templates, trust=spec.trust)
         manifest = install_model(imported, project / "models") if imported else None
         fix_answers_file(project, spec.pattern, TEMPLATE_VERSION, plan.record.template_overlay)
-        write_decision_record(plan.record, project / RECORD)
+        write_decision_record(plan.record, project / RECORD, plan.knowledge.spike.criteria)
         files = relative_files(project)
         overwritten = move_into(project, dest)
     except BaseException as error:

@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from mlship.errors import InputError
+from mlship.knowledge.budget import SERVICE_CRITERIA, criteria_of
+from mlship.knowledge.patterns import load_named_pattern
 from mlship.new.files import fix_answers_file
 from mlship.new.plan import TEMPLATE_VERSION, plan_project
 from mlship.new.render import render
@@ -46,8 +48,20 @@ def _check_changes(changes: dict[str, Any]) -> None:
         )
 
 
+def _recorded(request: RenderRequest) -> dict[str, Any]:
+    """The recorded answers, less budget criteria the pattern's budget does not have
+    (projects of mlship 0.2.0 and before recorded a p99 for a batch job)."""
+    pattern = load_named_pattern(request.answers.pattern, request.patterns_dir)
+    criteria = criteria_of(pattern)
+    return {
+        key: value
+        for key, value in request.answers.data.items()
+        if key not in SERVICE_CRITERIA or key in criteria
+    }
+
+
 def _spec(request: RenderRequest, overlay: str | None) -> ProjectSpec:
-    values = {**request.answers.data, **request.changes}
+    values = {**_recorded(request), **request.changes}
     fields: dict[str, Any] = {
         field: values[key] for key, field in SPEC_FIELD_OF.items() if key in values
     }

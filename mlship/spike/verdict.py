@@ -25,7 +25,7 @@ FLAG_OF = {
     "max_model_mb": "--max-model-mb",
     "max_lag": "--max-lag",
 }
-RPS_SLACK = 0.02  # counting at the edges of the measuring window: +-1 request in 50
+RPS_SLACK = budgets.RPS_SLACK
 UNITS = {"service": "req/s", "job": "rows/s", "consumer": "events/s", "export": "rows/s"}
 
 

@@ -91,6 +91,14 @@ def test_human_output_shows_the_tree_and_the_next_commands(tmp_path: Path) -> No
             ["online", "svc", "--from", "nowhere.yaml"],
             "decision record nowhere.yaml does not exist",
         ),
+        (
+            ["batch", "svc", "--p99-ms", "40"],
+            "--p99-ms: a batch project's budget has no p99_ms",
+        ),
+        (
+            ["edge", "svc", "--max-error-rate", "0.01"],
+            "--max-error-rate: an edge project's budget has no max_error_rate",
+        ),
     ],
 )
 def test_bad_input_exits_2_naming_the_field_without_a_traceback(

@@ -101,6 +101,23 @@ def _criteria(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["name"]: c for c in result["criteria"]}
 
 
+def _budget_findings(project: Path, **budget: float | None) -> list[str]:
+    """``mlship check``'s budget findings on the project's real spike reports, with
+    ``budget`` set in its mlship.yaml first (the check judges the record, not the flags a
+    spike was given)."""
+    import yaml
+
+    from mlship.lifecycle.check import check_project
+
+    if budget:
+        record_file = project / "mlship.yaml"
+        record = yaml.safe_load(record_file.read_text())
+        record["budget"].update(budget)
+        record_file.write_text(yaml.safe_dump(record, sort_keys=False))
+    result = check_project(project)
+    return [f.message for f in result.findings if f.rule.startswith("budget.")]
+
+
 def _listening(port: int) -> bool:
     import socket
 
@@ -173,6 +190,8 @@ def test_spike_judges_a_new_project_by_its_decision_record(
     assert list(_criteria(result)) == ["p99_ms", "max_error_rate", "min_rps"]
     assert result["verdict"] == "PASS", result["criteria"]
     assert Path(result["artifacts"]["dir"]).parent == project.path / "spikes"
+    # mlship check reads the report spike just wrote and agrees with its verdict
+    assert _budget_findings(project.path) == []
 
     failed = spike_as_user(
         project.path, "--duration", "2s", "--p99-ms", "0.001", "--ready-timeout", "120s", "--json"
@@ -224,6 +243,13 @@ def test_batch_spike_runs_the_job_on_generated_rows(batch_project: Project) -> N
     assert not (run_dir / "work").exists(), "the generated input and predictions are removed"
     html = Path(result["artifacts"]["html"]).read_text()
     assert 'id="part-throughput"' in html and 'id="memory-over-time"' in html
+    # mlship check judges this real report against the batch budget in mlship.yaml: no p99,
+    # the reject rate and peak memory met; a throughput the job cannot reach is not
+    assert _budget_findings(batch_project.path) == []
+    (missed,) = _budget_findings(batch_project.path, min_rps=1e9)
+    assert "throughput" in missed and "rows/s < 1e+09 rows/s" in missed
+    assert "p99" not in missed
+    _budget_findings(batch_project.path, min_rps=None)
 
 
 def test_batch_spike_fails_a_throughput_the_job_cannot_reach(batch_project: Project) -> None:
@@ -315,7 +341,16 @@ def test_bad_input_to_a_batch_project_leaves_no_run_folder(batch_project: Projec
 def edge_project(
     tmp_path_factory: pytest.TempPathFactory, venv_for: Callable[[Path], Venv]
 ) -> Project:
-    return new_project(tmp_path_factory.mktemp("spike-edge"), venv_for, "edge", "pocket-model")
+    # The scikit-learn demo exported to ONNX: the same spike path as a PyTorch project's,
+    # without installing torch and its converters into one more venv.
+    return new_project(
+        tmp_path_factory.mktemp("spike-edge"),
+        venv_for,
+        "edge",
+        "pocket-model",
+        "--model-format",
+        "sklearn",
+    )
 
 
 def test_edge_spike_exports_then_runs_every_variant_as_the_device(edge_project: Project) -> None:
@@ -340,6 +375,9 @@ def test_edge_spike_exports_then_runs_every_variant_as_the_device(edge_project: 
     assert "(estimated)" in _criteria(result)["p99_ms"]["reason"]
     assert any("spike ran the project's export first" in n for n in result["notes"])
     assert "estimated" in Path(result["artifacts"]["markdown"]).read_text()
+    # mlship check judges the shipped variant of this real report on the device budget
+    (missed,) = _budget_findings(edge_project.path, p99_ms=1000.0, max_model_mb=1e-6)
+    assert "model file" in missed and "MiB > 1e-06 MiB" in missed and "p99" not in missed
 
 
 def test_edge_spike_fails_a_device_budget_it_cannot_meet(edge_project: Project) -> None:
@@ -372,6 +410,12 @@ def test_chained_spike_loads_the_pipeline_with_its_own_corpus(chained_project: P
     assert stats["errors"] == 0, stats["errors_by_kind"]
     assert stats["invalid"]["rejected_4xx"] == stats["invalid"]["sent"] > 0
     assert result["budget"]["p99_ms"] == 250.0  # the chained pattern's default
+    # spike judged mlship.yaml's budget; mlship check reads the same report and agrees,
+    # and holds it to a p99 no pipeline meets once the record asks for one
+    assert _budget_findings(chained_project.path) == []
+    (missed,) = _budget_findings(chained_project.path, p99_ms=0.001)
+    assert "misses the chained budget" in missed and "ms > 0.001 ms" in missed
+    _budget_findings(chained_project.path, p99_ms=250.0)
 
     failed = spike_as_user(chained_project.path, "--duration", "2s", "--p99-ms", "0.001", *common)
     assert not _criteria(_result(failed, EXIT_FAIL))["p99_ms"]["passed"]
@@ -494,3 +538,6 @@ def test_streaming_spike_fails_on_lag_when_the_consumer_stops(streaming_project:
     assert not lag["passed"] and lag["measured"] > 0
     assert result["stream"]["consumer_stopped_at_s"] is not None
     assert result["stream"]["missing"] > 0
+    # mlship check reads this real report and finds the same lag against mlship.yaml
+    (missed,) = _budget_findings(streaming_project.path)
+    assert "consumer lag at the end" in missed and "> 0 events" in missed

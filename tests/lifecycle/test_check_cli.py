@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import date, timedelta
 from importlib.resources import files
 from pathlib import Path
@@ -256,3 +258,29 @@ def test_an_unwritable_sarif_file_is_a_tool_failure(
         "check", str(project), "--sarif", str(tmp_path / "no" / "such" / "dir" / "x.sarif")
     )
     assert done.exit_code == 3 and "sarif: cannot write" in done.output
+
+
+# what `mlship check` must never pay for at start-up (it runs in every CI job and commit hook)
+HEAVY = ("copier", "jinja2", "locust", "gevent", "numpy", "sklearn", "onnx", "onnxruntime")
+
+
+@pytest.mark.parametrize("pattern", ["online", "edge"])
+def test_a_whole_check_run_imports_no_heavy_library(
+    fresh_projects: dict[str, Path], tmp_path: Path, pattern: str
+) -> None:
+    """The CLI as a process, every rule run (the budget rules load the knowledge base),
+    SARIF written: the modules loaded at the end are the ones a check pays for."""
+    project = copy_project(fresh_projects, pattern, tmp_path)
+    code = (
+        "import runpy, sys\n"
+        f"sys.argv = ['mlship', 'check', {str(project)!r}, '--json', '--sarif', "
+        f"{str(tmp_path / 'out.sarif')!r}]\n"
+        "try:\n    runpy.run_module('mlship', run_name='__main__')\n"
+        "except SystemExit as done:\n    code = done.code\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy) + ' EXIT=' + str(code), file=sys.stderr)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    marker = done.stderr.strip().splitlines()[-1]
+    assert marker == "HEAVY= EXIT=0", done.stderr
+    assert json.loads(done.stdout)["ok"] and (tmp_path / "out.sarif").is_file()

@@ -74,7 +74,10 @@ def test_template_drift_without_git_is_a_warning(
 
     shutil.rmtree(project / ".git")
     result = run(project)
-    assert [(f.rule, f.severity) for f in result.findings] == [("template.drift", "warning")]
+    assert [(f.rule, f.severity) for f in result.findings] == [
+        ("template.drift", "warning"),
+        ("budget.spike-missing", "warning"),  # every pattern's budget wants a spike
+    ]
     assert result.ok
 
 
@@ -220,6 +223,23 @@ def test_k8s_pdb(fresh_projects: dict[str, Path], tmp_path: Path) -> None:
         "k8s/deployment.yaml",
         line_of(project / "k8s" / "deployment.yaml", "kind: Deployment"),
     )
+    assert "layout (k8s/)" in finding.message
+
+
+def test_k8s_pdb_judges_the_split_layout_on_its_own(
+    fresh_projects: dict[str, Path], tmp_path: Path
+) -> None:
+    project = copy_project(fresh_projects, "chained", tmp_path)
+    split = project / "k8s" / "split"
+    assert found(run(project), "k8s.pdb") == []
+    # the default layout's PDB does not protect the split layout's Deployments
+    (split / "pdb.yaml").unlink()
+    findings = found(run(project), "k8s.pdb")
+    assert sorted((f.file, f.line) for f in findings) == sorted(
+        (f"k8s/split/{name}.yaml", line_of(split / f"{name}.yaml", "kind: Deployment"))
+        for name in ("pipeline", "stage-intent", "stage-urgency", "stage-entities")
+    )
+    assert all("layout (k8s/split/)" in f.message for f in findings)
 
 
 def test_k8s_gpu_limits_exactly_when_the_project_asks(
@@ -320,6 +340,19 @@ def test_budget_declared(fresh_projects: dict[str, Path], tmp_path: Path) -> Non
     _set_budget(edge, max_error_rate=None)  # an export has no error rate to keep
     assert found(run(edge), "budget.declared") == []
 
+    # what each pattern must declare is its knowledge base file's spike.declared
+    batch = copy_project(fresh_projects, "batch", tmp_path)
+    assert "p99_ms" not in yaml.safe_load((batch / "mlship.yaml").read_text())["budget"]
+    assert found(run(batch), "budget.declared") == []  # a job has no p99 to declare
+    _set_budget(batch, max_memory_mb=None)
+    (finding,) = found(run(batch), "budget.declared")
+    assert "declares no max_memory_mb for this job (batch pattern)" in finding.message
+
+    stream = copy_project(fresh_projects, "streaming", tmp_path / "lag")
+    _set_budget(stream, max_lag=None)
+    (finding,) = found(run(stream), "budget.declared")
+    assert "declares no max_lag" in finding.message
+
 
 def _spike(project: Path, stamp: str, p99: float, error_rate: float = 0.0) -> Path:
     folder = project / "spikes" / stamp
@@ -347,7 +380,7 @@ def test_budget_spike_missing_then_met_then_missed_then_stale(
     _spike(project, "20260302T100000Z", p99=180.0, error_rate=0.01)  # the newest one counts
     (missed,) = found(run(project), "budget.spike")
     assert missed.file == "spikes/20260302T100000Z/result.json"
-    assert "p99 180.0 ms > 100 ms" in missed.message and "error rate 0.01 > 0.001" in missed.message
+    assert "p99 180 ms > 100 ms" in missed.message and "error rate 0.01 > 0.001" in missed.message
 
     _spike(project, "20260303T100000Z", p99=50.0)
     manifest = _manifest(project, b"retrained")

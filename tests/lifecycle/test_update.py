@@ -157,6 +157,22 @@ def test_data_gpu_true_adds_the_gpu_files_through_the_same_merge(
     assert git(project, "status", "--porcelain") == ""
 
 
+def test_a_batch_budget_change_keeps_the_record_free_of_a_p99(
+    make_project: Callable[..., Path],
+) -> None:
+    project = make_project("nightly", "batch")
+
+    done = invoke("update", str(project), "--data", "max_error_rate=0.01", "--json")
+
+    assert done.exit_code == 0, done.output
+    record = yaml.safe_load((project / "mlship.yaml").read_text())
+    assert record["budget"]["max_error_rate"] == 0.01
+    assert "p99_ms" not in record["budget"]
+    refused = invoke("update", str(project), "--data", "p99_ms=50", "--json")
+    assert refused.exit_code == 2, refused.output
+    assert "a batch project's budget has no p99_ms" in refused.output
+
+
 def test_a_dry_run_reports_and_changes_nothing(
     make_project: Callable[..., Path], newer_templates: Path
 ) -> None:

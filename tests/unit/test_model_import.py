@@ -329,9 +329,14 @@ torch.save(net.state_dict(), sys.argv[1] + "/weights.pt")
 
 @pytest.fixture(scope="module")
 def torch_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(folder with torch files, folder with torch installed) made with the pinned torch."""
+    """(folder with torch files, folder with torch installed) made with the pinned torch.
+
+    The folder also holds pydantic-settings: the generated service core's settings need it
+    and mlship's own environment does not.
+    """
     from mlship.new.plan import load_pins
 
+    pins = load_pins()
     site = tmp_path_factory.mktemp("torch-site")
     subprocess.run(
         [
@@ -342,7 +347,9 @@ def torch_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
             "-q",
             "--target",
             str(site),
-            f"torch=={load_pins()['torch']}",
+            f"torch=={pins['torch']}",
+            f"pydantic=={pins['pydantic']}",
+            f"pydantic-settings=={pins['pydantic-settings']}",
         ],
         check=True,
         timeout=900,

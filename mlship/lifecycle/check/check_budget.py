@@ -1,8 +1,14 @@
-"""Rules on the budget: declared where the pattern needs it, and met by the newest spike."""
+"""Rules on the budget: declared as the pattern needs it, and met by the newest spike.
+
+Both read the pattern's knowledge base file: ``spike.declared`` (what mlship.yaml must
+state) and ``spike.criteria`` (what a spike of that pattern is judged on); where each
+figure sits in a report is :mod:`mlship.lifecycle.check.spike_reports`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,18 +18,19 @@ from mlship.lifecycle.check.check_model import artifacts
 from mlship.lifecycle.check.context import Context, Unreadable
 from mlship.lifecycle.check.findings import Finding
 from mlship.lifecycle.check.rules import Rule
+from mlship.lifecycle.check.spike_reports import Report, misses
 from mlship.record import DEFAULT_NAME
 
 
 def declared_budget(ctx: Context) -> Budget:
-    """What mlship.yaml states (its budget, then its answers), without any default."""
-    return resolve_budget(BudgetFlags(), ctx.record, defaults=()).budget
+    """The pattern's criteria as mlship.yaml states them (budget, then answers), no default."""
+    return resolve_budget(BudgetFlags(), ctx.record, defaults=(), pattern=ctx.knowledge).budget
 
 
 def budget_declared(ctx: Context, rule: Rule) -> Iterator[Finding]:
-    needs = (rule.params.get("needs") or {}).get(ctx.kind, [])
+    """The criteria the pattern's knowledge base file names under ``spike.declared``."""
     budget = declared_budget(ctx)
-    missing = [name for name in needs if getattr(budget, name, None) is None]
+    missing = [name for name in ctx.knowledge.spike.declared if getattr(budget, name) is None]
     if missing:
         yield rule.finding(
             f"mlship.yaml declares no {', '.join(missing)} for this {ctx.kind} "
@@ -41,24 +48,36 @@ def _time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo else None
 
 
-def _reports(ctx: Context, rule: Rule) -> list[str]:
-    return ctx.files(str(rule.params.get("reports", "spikes/*/result.json")))
+@dataclass(frozen=True)
+class Newest:
+    """The newest complete report of the project's load, and what was passed over."""
+
+    report: Report | None
+    interrupted: list[str]
 
 
-def _newest(ctx: Context, reports: list[str]) -> tuple[str, dict[str, Any]] | None:
-    dated = []
-    for rel in reports:
+def _newest(ctx: Context, rule: Rule) -> Newest:
+    """By start time; an interrupted run (no verdict) gives way to the newest complete one,
+    and a report of another kind of load (not this pattern's) does not count."""
+    dated: list[tuple[datetime, Report]] = []
+    interrupted = []
+    for rel in ctx.files(str(rule.params.get("reports", "spikes/*/result.json"))):
         try:
             data = ctx.json(rel)
         except Unreadable:
             continue
         started = _time(data.get("started")) if isinstance(data, dict) else None
-        if started is not None:
-            dated.append((started, rel, data))
-    if not dated:
-        return None
-    _, rel, data = max(dated, key=lambda item: item[0])
-    return rel, data
+        if started is None:
+            continue
+        report = Report(rel, data)
+        if report.kind != ctx.kind:
+            continue
+        if report.interrupted:
+            interrupted.append(rel)
+            continue
+        dated.append((started, report))
+    newest = max(dated, key=lambda item: item[0])[1] if dated else None
+    return Newest(newest, sorted(interrupted))
 
 
 def _model_time(ctx: Context, rule: Rule) -> tuple[datetime, str] | None:
@@ -75,46 +94,47 @@ def _model_time(ctx: Context, rule: Rule) -> tuple[datetime, str] | None:
     return newest
 
 
-def _misses(stats: dict[str, Any], budget: Budget) -> list[str]:
-    misses = []
-    p99 = (stats.get("latency_ms") or {}).get("p99")
-    if budget.p99_ms is not None and (p99 is None or p99 > budget.p99_ms):
-        misses.append(f"p99 {p99} ms > {budget.p99_ms:g} ms")
-    rate = stats.get("error_rate")
-    if budget.max_error_rate is not None and (rate is None or rate > budget.max_error_rate):
-        misses.append(f"error rate {rate} > {budget.max_error_rate:g}")
-    rps = stats.get("sustained_rps")
-    if budget.min_rps is not None and (rps is None or rps < budget.min_rps):
-        misses.append(f"sustained {rps} req/s < {budget.min_rps:g} req/s")
-    return misses
-
-
 def budget_spike(ctx: Context, rule: Rule) -> Iterator[Finding]:
-    newest = _newest(ctx, _reports(ctx, rule))
-    if newest is None:
+    """The newest complete report against the pattern's budget as mlship.yaml states it."""
+    report = _newest(ctx, rule).report
+    if report is None:
         return
-    rel, data = newest
-    misses = _misses(data.get("stats") or {}, declared_budget(ctx))
-    if misses:
+    budget = declared_budget(ctx)
+    limits: dict[str, float | None] = {
+        name: getattr(budget, name) for name in ctx.knowledge.spike.criteria
+    }
+    missed = misses(report, limits)
+    if missed:
         yield rule.finding(
-            f"the newest spike ({rel}) misses the budget in mlship.yaml: " + "; ".join(misses),
-            rel,
+            f"the newest spike ({report.rel}) misses the {ctx.pattern} budget in mlship.yaml: "
+            + "; ".join(missed),
+            report.rel,
             None,
         )
     model = _model_time(ctx, rule)
-    started = _time(data.get("started"))
+    started = _time(report.data.get("started"))
     if model is not None and started is not None and started < model[0]:
         yield rule.finding(
-            f"the newest spike ({rel}, {started:%Y-%m-%d %H:%M}) is older than the "
+            f"the newest spike ({report.rel}, {started:%Y-%m-%d %H:%M}) is older than the "
             f"model ({model[1]}, {model[0]:%Y-%m-%d %H:%M})",
-            rel,
+            report.rel,
             None,
             hint="run `mlship spike` against the current model",
         )
 
 
 def budget_spike_missing(ctx: Context, rule: Rule) -> Iterator[Finding]:
-    if _newest(ctx, _reports(ctx, rule)) is None:
+    newest = _newest(ctx, rule)
+    if newest.report is None:
+        skipped = (
+            f" ({len(newest.interrupted)} interrupted run(s) passed over: "
+            f"{', '.join(newest.interrupted)})"
+            if newest.interrupted
+            else ""
+        )
         yield rule.finding(
-            "no spike report under spikes/: the budget has not been load-tested", "spikes", None
+            f"no complete spike report of this {ctx.kind}'s load under spikes/: the "
+            f"{ctx.pattern} budget has not been load-tested{skipped}",
+            "spikes",
+            None,
         )

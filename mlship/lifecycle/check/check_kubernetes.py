@@ -113,29 +113,38 @@ def _pod_labels(document: dict[str, Any]) -> dict[str, Any]:
     return dict(template.get("labels") or {})
 
 
+def _layout(rel: str) -> str:
+    """The folder a manifest sits in: one kustomize layout (k8s/, k8s/split/, ...)."""
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
 def k8s_pdb(ctx: Context, rule: Rule) -> Iterator[Finding]:
+    """Each layout on its own: a Deployment of k8s/split/ needs a PDB in k8s/split/, since
+    ``kubectl apply -k`` of one layout does not apply the other's."""
     kinds = set(rule.params.get("workloads", ["Deployment"]))
-    selectors: list[dict[str, Any]] = []
-    targets: list[Workload] = []
-    for rel in ctx.files(rule.params.get("manifests", ["k8s/*.yaml"])):
+    selectors: dict[str, list[dict[str, Any]]] = {}
+    for rel in ctx.files(rule.params.get("manifests", ["k8s/**/*.yaml"])):
         try:
             documents = ctx.documents(rel)
-        except Unreadable as problem:
-            yield rule.finding(problem.message, rel, problem.line)
-            continue
+        except Unreadable:
+            continue  # reported once, by workloads() below
         for doc in documents:
             if isinstance(doc, dict) and doc.get("kind") == "PodDisruptionBudget":
                 selector = ((doc.get("spec") or {}).get("selector") or {}).get("matchLabels")
-                selectors.append(dict(selector or {}))
+                selectors.setdefault(_layout(rel), []).append(dict(selector or {}))
     for item in workloads(ctx, rule):
-        if isinstance(item, Workload) and item.kind in kinds:
-            targets.append(item)
-    for item in targets:
+        if isinstance(item, Finding):
+            yield item
+            continue
+        if item.kind not in kinds:
+            continue
         labels = _pod_labels(item.document)
-        covered = any(s and all(labels.get(k) == v for k, v in s.items()) for s in selectors)
-        if not covered:
+        layout = selectors.get(_layout(item.file), [])
+        if not any(s and all(labels.get(k) == v for k, v in s.items()) for s in layout):
+            where = _layout(item.file) or "."
             yield rule.finding(
-                f"{item.kind} {item.name} has no PodDisruptionBudget selecting its pods",
+                f"{item.kind} {item.name} has no PodDisruptionBudget selecting its pods "
+                f"in its layout ({where}/)",
                 item.file,
                 item.line,
             )

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from mlship.contracts import DecisionRecord
+from mlship.knowledge.patterns import Pattern, load_named_pattern
 from mlship.lifecycle.check import globs
 from mlship.lifecycle.check.yaml_lines import line_of, load_documents
 from mlship.lifecycle.repo import Repo
@@ -36,12 +37,21 @@ class Context:
     gpu: bool
     repo: Repo | None
     rule_ids: list[str] = field(default_factory=list)
+    patterns_dir: Path | None = None
+    _knowledge: Pattern | None = None
     _texts: dict[str, str | None] = field(default_factory=dict)
     _documents: dict[str, list[Any]] = field(default_factory=dict)
 
     @property
     def pattern(self) -> str:
         return self.answers.pattern
+
+    @property
+    def knowledge(self) -> Pattern:
+        """The pattern's knowledge base entry (its budget's criteria), loaded when asked."""
+        if self._knowledge is None:
+            self._knowledge = load_named_pattern(self.pattern, self.patterns_dir)
+        return self._knowledge
 
     def files(self, patterns: list[str] | str) -> list[str]:
         return globs.find(self.root, [patterns] if isinstance(patterns, str) else patterns)

@@ -70,6 +70,7 @@ def check_project(
         bool(answers.data.get("gpu", False)),
         _repo(root),
         rule_ids=[r.id for r in rules],
+        patterns_dir=patterns_dir,
     )
     findings: list[Finding] = []
     ran = []
