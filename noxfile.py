@@ -25,6 +25,17 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def images(session: nox.Session) -> None:
+    """Every pattern's container image built and run with podman (``pytest -m images``).
+
+    Needs podman and the local ``python:3.11-slim``: run ``.ci/container-base.sh`` as root
+    once (CI does).
+    """
+    session.install("-e", ".[test]")
+    session.run("pytest", "-m", "images", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff (lint and format) and the import-layering contracts."""
     session.install("-e", ".[test]")

@@ -29,6 +29,7 @@ BENCHMARKS = {
     "edge": "benchmarks.edge_export",
     "chained": "benchmarks.chained_pipeline",
     "check": "benchmarks.check_project",
+    "images": "benchmarks.images",
 }
 
 

@@ -70,6 +70,12 @@ def write_decision_record(
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _write_text(path: Path, text: str) -> None:
     """Replace ``path`` atomically (temporary file in the same folder + rename)."""
     try:
@@ -79,6 +85,9 @@ def _write_text(path: Path, text: str) -> None:
                 stream.write(text)
                 stream.flush()
                 os.fsync(stream.fileno())
+            # mkstemp makes the file 0600: give it the mode a plain write would (a project's
+            # files are read by others, e.g. the non-root user of its container image)
+            os.chmod(temp, 0o666 & ~_umask())
             os.replace(temp, path)
         except BaseException:
             Path(temp).unlink(missing_ok=True)

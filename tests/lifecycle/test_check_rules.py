@@ -120,6 +120,20 @@ def test_container_non_root(fresh_projects: dict[str, Path], tmp_path: Path) -> 
     assert "no USER" in finding.message and finding.line == line_of(dockerfile, "AS runtime")
 
 
+def test_container_rules_judge_the_edge_image_too(
+    fresh_projects: dict[str, Path], tmp_path: Path
+) -> None:
+    """The edge export image: non-root and pinned like the others, no HEALTHCHECK asked
+    of a job."""
+    project = copy_project(fresh_projects, "edge", tmp_path)
+    dockerfile = project / "Dockerfile"
+    result = run(project)
+    assert [f for f in result.findings if f.rule.startswith("container.")] == []
+    edit(dockerfile, lambda t: t.replace("USER 10001:10001", "USER root"))
+    (finding,) = found(run(project), "container.non-root")
+    assert (finding.file, finding.line) == ("Dockerfile", line_of(dockerfile, "USER root"))
+
+
 def test_container_healthcheck_where_the_pattern_serves(
     fresh_projects: dict[str, Path], tmp_path: Path
 ) -> None:

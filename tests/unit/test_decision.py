@@ -56,6 +56,18 @@ def test_write_replaces_atomically_and_leaves_no_temporary_file(
     assert path.stat().st_ino != inode  # a new file renamed over the old one
 
 
+def test_written_record_has_the_mode_of_a_plain_write(
+    tmp_path: Path, record: DecisionRecord
+) -> None:
+    """Not mkstemp's 0600: a container image's non-root user must be able to read it."""
+    old = os.umask(0o022)
+    try:
+        path = write_decision_record(record, tmp_path / "mlship.yaml")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644
+
+
 def test_write_refuses_a_missing_folder_or_a_directory(
     tmp_path: Path, record: DecisionRecord
 ) -> None:

@@ -2,13 +2,15 @@
 
 ``run`` (the default; ``make export``) exports, checks, quantizes, benchmarks, judges and
 bundles. ``verify --model FILE`` checks any ONNX file against the project's source model,
-e.g. a model someone edited by hand. Exit codes: 0 fine, 1 a check failed, 2 bad input.
+e.g. a model someone edited by hand. ``serve`` serves a bundle over HTTP (the browser
+page). Exit codes: 0 fine, 1 a check failed, 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +20,7 @@ from .bundle import BundleError
 from .config import ConfigError, load_config
 from .parity import describe_failure
 from .pipeline import Options, PipelineError, run_pipeline, verify
+from .serve import NoBundle, serve_bundle
 
 VARIANTS = ("dynamic", "static", "fp16")
 RUNTIMES = ("onnx", "onnx-web", "litert", "executorch", "coreml")
@@ -69,11 +72,21 @@ def parser() -> argparse.ArgumentParser:
     check = commands.add_parser("verify", help="parity of an ONNX file against the source")
     check.add_argument("--model", type=Path, required=True)
     check.add_argument("--variant", default="fp32", choices=["fp32", *VARIANTS])
+    serve = commands.add_parser("serve", help="serve a bundle over HTTP (the page is /web/)")
+    serve.add_argument("--dist", type=Path, default=Path("dist"))
+    serve.add_argument("--host", default=os.environ.get("APP_HOST", "127.0.0.1"))
+    serve.add_argument("--port", type=int, default=int(os.environ.get("APP_PORT", "8000")))
     return main
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            return serve_bundle(args.dist, args.host, args.port)
+        except NoBundle as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
     try:
         config = load_config(args.config)
         if args.command == "verify":
