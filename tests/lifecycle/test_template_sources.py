@@ -207,7 +207,7 @@ def test_an_overlay_replaces_the_dockerfile_skeleton_every_pattern_imports(
             ours, "# org base: the app user comes from it\nRUN groupadd --system --gid 10001 app"
         )
     )
-    for pattern in ("online", "batch", "streaming"):
+    for pattern in ("online", "batch", "streaming", "chained", "edge"):
         project = tmp_path / pattern
         made = invoke(
             "new", pattern, str(project), "--defaults", "--no-git", "--templates", str(source)
