@@ -22,9 +22,10 @@ JSON_KEYS = set(UpdateResult.model_fields)
 
 
 def _release(templates: Path) -> None:
-    """What the next release changes: a Dockerfile line, a new manifest, a dropped one."""
+    """What the next release changes: a Dockerfile line (in the skeleton every Dockerfile
+    imports), a new manifest, a dropped one."""
     edit(
-        templates / "online" / "Dockerfile.jinja",
+        templates / "macros" / "dockerfile.jinja",
         lambda t: t.replace(DOCKERFILE_LINE, "ENV PYTHONFAULTHANDLER=1 \\\n    " + DOCKERFILE_LINE),
     )
     (templates / "online" / "k8s" / "networkpolicy.yaml.jinja").write_text(
