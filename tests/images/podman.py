@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 BUILD_TIMEOUT_S = 900.0
@@ -248,6 +249,20 @@ class Container:
 
     def exec(self, *args: str) -> str:
         return podman("exec", self.name, *args)
+
+    def wait_answering(self, url: str, timeout_s: float) -> None:
+        """Poll ``url`` until it answers 200; fail with the log tail as soon as the
+        container has exited, or when ``timeout_s`` has passed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.waiter is None or self.waiter.poll() is None, self.logs()
+            time.sleep(0.3)
+        pytest.fail(f"{url} did not answer 200 in {timeout_s} s:\n{self.logs()[-3000:]}")
 
     def stop(self, timeout_s: int) -> int:
         """``podman stop -t``: SIGTERM, SIGKILL after ``timeout_s``; the exit code."""

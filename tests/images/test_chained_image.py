@@ -40,19 +40,6 @@ def image(commands: ReadmeCommands, built: Callable[[ReadmeCommands], Image]) ->
     return built(commands)
 
 
-def wait_ready(url: str, container: Container) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert container.waiter is None or container.waiter.poll() is None, container.logs()
-        time.sleep(0.3)
-    pytest.fail(f"not ready in {READY_TIMEOUT_S} s:\n{container.logs()[-3000:]}")
-
-
 def stage_manifest(project: Path, stage: str) -> dict[str, Any]:
     found: dict[str, Any] = json.loads((project / "models" / stage / "manifest.json").read_text())
     return found
@@ -84,7 +71,7 @@ def test_a_stage_container_and_a_pipeline_container_calling_it(
         }
     )
     with detached(commands, stage_line, *stage_env, log_dir=tmp_path) as stage:
-        wait_ready(stage_url, stage)
+        stage.wait_answering(f"{stage_url}/ready", READY_TIMEOUT_S)
         assert_non_root_and_healthy(stage)
         manifest = stage_manifest(commands.project, "entities")
         width = manifest["input"]["shape"][1]
@@ -103,7 +90,7 @@ def test_a_stage_container_and_a_pipeline_container_calling_it(
         assert len(scores) == 2
 
         with detached(commands, pipeline_line, *pipeline_env, log_dir=tmp_path) as pipeline:
-            wait_ready(pipeline_url, pipeline)
+            pipeline.wait_answering(f"{pipeline_url}/ready", READY_TIMEOUT_S)
             assert_non_root_and_healthy(pipeline)
             body = {"instances": [{"text": t} for t in TEXTS]}
             answer = httpx.post(f"{pipeline_url}/v1/predict", json=body, timeout=10)
@@ -130,7 +117,7 @@ def test_podman_stop_drains_in_flight_requests(
     clients = [KeepAliveClient(port, body, stop) for _ in range(8)]
     line = commands.line("docker run ", "8000:8000")
     with detached(commands, line, *env, log_dir=tmp_path) as container:
-        wait_ready(f"http://127.0.0.1:{port}", container)
+        container.wait_answering(f"http://127.0.0.1:{port}/ready", READY_TIMEOUT_S)
         for client in clients:
             client.start()
         time.sleep(1.5)

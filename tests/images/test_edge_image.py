@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +19,7 @@ import yaml
 
 from ..e2e.conftest import free_port
 from .conftest import ImageProject
-from .podman import Container, Image, ReadmeCommands, detached, env_flags, podman
+from .podman import Image, ReadmeCommands, detached, env_flags, podman
 
 pytestmark = pytest.mark.images
 
@@ -46,19 +45,6 @@ def image(commands: ReadmeCommands, built: Callable[[ReadmeCommands], Image]) ->
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def wait_serving(url: str, container: Container) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/manifest.json", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert container.waiter is None or container.waiter.poll() is None, container.logs()
-        time.sleep(0.3)
-    pytest.fail(f"not serving in {READY_TIMEOUT_S} s:\n{container.logs()[-3000:]}")
 
 
 def test_runtime_image_carries_no_compiler_node_cache_or_tests(image: Image) -> None:
@@ -100,7 +86,7 @@ def test_the_image_serves_the_bundle_for_the_browser(
     line = commands.line("docker run ", " serve ")
     env = env_flags({"APP_HOST": "127.0.0.1", "APP_PORT": str(port)})
     with detached(commands, line, *env, log_dir=tmp_path) as container:
-        wait_serving(url, container)
+        container.wait_answering(f"{url}/manifest.json", READY_TIMEOUT_S)
         assert container.exec("id", "-u").strip() == "10001"
         page = httpx.get(f"{url}/web/index.html", timeout=10)
         assert page.status_code == 200 and page.text == (dist / "web" / "index.html").read_text()

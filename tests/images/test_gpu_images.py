@@ -12,7 +12,6 @@ podman accepts ``--gpus all`` with no GPU and ignores it, so the README line run
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -61,18 +60,6 @@ def image_device(image: Image) -> str:
 
 def gpu_run_line(commands: ReadmeCommands) -> str:
     return commands.line("docker run ", "--gpus all")
-
-
-def wait_ready(url: str, logs: Callable[[], str]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"not ready in {READY_TIMEOUT_S} s:\n{logs()[-3000:]}")
 
 
 def test_gpu_image_offers_cuda_and_carries_no_compiler_or_cache(
@@ -132,7 +119,7 @@ def test_without_a_gpu_cuda_refuses_and_auto_falls_back_to_the_cpu(
         assert "running on the CPU" in done.stdout + done.stderr
         return
     with detached(commands, line, *auto, log_dir=tmp_path) as container:
-        wait_ready(f"http://127.0.0.1:{port}", container.logs)
+        container.wait_answering(f"http://127.0.0.1:{port}/ready", READY_TIMEOUT_S)
         assert "running on the CPU" in container.logs()
         if pattern == "online":
             width = len(

@@ -19,7 +19,7 @@ import pytest
 from ..e2e.conftest import free_port
 from ..e2e.keepalive import KeepAliveClient
 from .conftest import ImageProject
-from .podman import Container, Image, ReadmeCommands, detached, env_flags, podman
+from .podman import Image, ReadmeCommands, detached, env_flags, podman
 
 pytestmark = pytest.mark.images
 
@@ -35,19 +35,6 @@ def commands(image_project: ImageProject) -> ReadmeCommands:
 @pytest.fixture(scope="module")
 def image(commands: ReadmeCommands, built: Callable[[ReadmeCommands], Image]) -> Image:
     return built(commands)
-
-
-def wait_ready(url: str, container: Container) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert container.waiter is None or container.waiter.poll() is None, container.logs()
-        time.sleep(0.3)
-    pytest.fail(f"not ready in {READY_TIMEOUT_S} s:\n{container.logs()[-3000:]}")
 
 
 def rows(count: int) -> list[list[float]]:
@@ -68,7 +55,7 @@ def test_container_serves_v1_and_v2_as_non_root_and_is_healthy(
     env = env_flags({"APP_HOST": "127.0.0.1", "APP_PORT": str(port), "APP_WORKERS": "1"})
     line = commands.line("docker run ")
     with detached(commands, line, *env, log_dir=tmp_path) as container:
-        wait_ready(url, container)
+        container.wait_answering(f"{url}/ready", READY_TIMEOUT_S)
         assert container.exec("id", "-u").strip() == "10001"
         user = podman("inspect", container.name, "--format", "{{.Config.User}}").strip()
         assert user == "10001:10001"
@@ -115,7 +102,7 @@ def test_podman_stop_drains_in_flight_requests(
     clients = [KeepAliveClient(port, body, stop) for _ in range(16)]
     line = commands.line("docker run ")
     with detached(commands, line, *env_flags(env), log_dir=tmp_path) as container:
-        wait_ready(f"http://127.0.0.1:{port}", container)
+        container.wait_answering(f"http://127.0.0.1:{port}/ready", READY_TIMEOUT_S)
         deadline = time.monotonic() + READY_TIMEOUT_S  # both workers up, not just the first
         while container.logs().count("sha256 verified") < 2:
             assert time.monotonic() < deadline, container.logs()[-3000:]

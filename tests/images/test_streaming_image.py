@@ -9,20 +9,18 @@ prediction, and a second container picks up the rest with no loss and no duplica
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from ..e2e.conftest import free_port
 from ..e2e.kafka_broker import TansuBroker, TopicReader, create_topics, produce, running_broker
 from ..e2e.kafka_broker import unique as unique_topic
 from .conftest import ImageProject
-from .podman import Container, Image, ReadmeCommands, detached, env_flags, podman
+from .podman import Image, ReadmeCommands, detached, env_flags, podman
 
 pytestmark = pytest.mark.images
 
@@ -48,19 +46,6 @@ def image(commands: ReadmeCommands, built: Callable[[ReadmeCommands], Image]) ->
 def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
     with running_broker(tmp_path_factory.mktemp("tansu") / "tansu.log") as running:
         yield running
-
-
-def wait_ready(url: str, container: Container) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert container.waiter is None or container.waiter.poll() is None, container.logs()
-        time.sleep(0.3)
-    pytest.fail(f"not ready in {READY_TIMEOUT_S} s:\n{container.logs()[-3000:]}")
 
 
 def committed(bootstrap: str, group: str, topic: str) -> int:
@@ -112,7 +97,7 @@ def test_consumes_predicts_and_commits_on_podman_stop(
     line = commands.line("docker run ", "APP_BOOTSTRAP_SERVERS")
     with TopicReader(broker.bootstrap, sink) as reader:
         with detached(commands, line, *env_flags(lingering), log_dir=tmp_path) as container:
-            wait_ready(f"http://127.0.0.1:{health}", container)
+            container.wait_answering(f"http://127.0.0.1:{health}/ready", READY_TIMEOUT_S)
             assert container.exec("id", "-u").strip() == "10001"
             out = podman("healthcheck", "run", container.name, check=False)
             assert out.strip() in ("", "healthy"), out
@@ -127,7 +112,7 @@ def test_consumes_predicts_and_commits_on_podman_stop(
         assert committed(broker.bootstrap, group, source) == len(done), "acknowledged = committed"
 
         with detached(commands, line, *env_flags(settings), log_dir=tmp_path) as again:
-            wait_ready(f"http://127.0.0.1:{health}", again)
+            again.wait_answering(f"http://127.0.0.1:{health}/ready", READY_TIMEOUT_S)
             records = reader.read_until(EVENTS, READ_TIMEOUT_S, settle_s=2.0)
             again.stop(DRAIN_S + 10)
     counts = keys(records)
