@@ -3,9 +3,11 @@
 At low load a request is dispatched at once (no added latency). When every dispatch slot
 is taken (one per inference thread, plus one batch waiting in the pool's queue), requests
 queue here and the next free slot takes all of them (up to ``max_rows``) as one batch, so
-batches grow with load. When a thread is free but more
-requests are already on their way (``expected()`` says so), the batcher waits at most
-``max_wait_s`` for them.
+batches grow with load. When a thread is free but more requests are already on their way
+(``expected()``: admitted requests whose bodies are still arriving), the batcher waits at
+most ``max_wait_s`` for them. Requests that are past the model (their replies being sent)
+are not on their way: counting them made a closed loop of 8 clients wait for the timer on
+every round.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class MicroBatcher:
     ) -> None:
         self._run = run
         self._pool = pool
+        self._slots = slots
         self._free = slots
         self._max_rows = max_rows
         self._max_wait_s = max_wait_s
@@ -40,6 +43,11 @@ class MicroBatcher:
         self._queued_rows = 0
         self._running = 0  # requests inside dispatched batches
         self._timer: asyncio.TimerHandle | None = None
+
+    @property
+    def idle(self) -> bool:
+        """No batch is running or queued."""
+        return self._free == self._slots and not self._queue
 
     async def submit(self, rows: np.ndarray) -> np.ndarray:
         loop = asyncio.get_running_loop()
@@ -51,11 +59,7 @@ class MicroBatcher:
 
     def _pump(self, loop: asyncio.AbstractEventLoop) -> None:
         while self._free and self._queue:
-            if (
-                self._max_wait_s > 0
-                and self._queued_rows < self._max_rows
-                and self._expected() > len(self._queue) + self._running
-            ):
+            if self._max_wait_s > 0 and self._queued_rows < self._max_rows and self._expected() > 0:
                 if self._timer is None:
                     self._timer = loop.call_later(self._max_wait_s, self._flush, loop)
                 return

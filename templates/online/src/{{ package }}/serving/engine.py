@@ -1,8 +1,11 @@
-"""Runs the model off the event loop, in a bounded thread pool, batched or not.
+"""Runs the model in a bounded thread pool, batched or not, or inline when that is cheaper.
 
-The pool has exactly ``inference_threads`` threads: model calls never run on the event
-loop, and the number of concurrent calls is an explicit setting rather than a hidden
-default of asyncio or the runtime.
+The pool has exactly ``inference_threads`` threads, so the number of concurrent calls is an
+explicit setting rather than a hidden default of asyncio or the runtime. A call of a few
+rows that is measured to take under ``inline_call_us`` runs on the event loop itself when
+no other call is in flight: handing it to a thread and back costs more than the call (two
+thread wake-ups against a model call of microseconds), and the loop is held no longer
+than the hand-off would have taken.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from .settings import ServingSettings
 
 log = logging.getLogger(__name__)
 _DRIFT_EVERY_S = 1.0
+INF = float("inf")
+INLINE_MAX_ROWS = 8  # larger calls always go to the pool: their cost grows with the rows
 
 
 def non_finite_rows(scores: np.ndarray) -> list[int]:
@@ -48,6 +53,10 @@ class InferenceEngine:
         mode = settings.micro_batching
         self.batching = mode == "on" or (mode == "auto" and predictor.gains_from_batching)
         self.max_batch = settings.max_batch_size
+        self._inline_s = settings.inline_call_us / 1e6
+        self._small_call_s = INF  # moving average of calls of few rows, once measured
+        self._pending = 0  # calls handed to the pool and not yet back
+        self._last_done = 0.0  # when the last call ended: requests close behind it are batched
         self._batcher = (
             MicroBatcher(
                 self._run_parts,
@@ -88,11 +97,28 @@ class InferenceEngine:
         )
 
     async def infer(self, rows: np.ndarray) -> np.ndarray:
-        """Scores for validated rows, computed on a pool thread."""
+        """Scores for validated rows: inline when cheap and nothing is in flight, else on a
+        pool thread (through the micro-batcher when batching)."""
+        if (
+            len(rows) <= INLINE_MAX_ROWS
+            and self._small_call_s < self._inline_s
+            and self.idle
+            and time.perf_counter() - self._last_done > self._inline_s
+        ):
+            return self._run(rows)
         if self._batcher is not None and len(rows) < self.max_batch:
             return await self._batcher.submit(rows)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.pool, self._run, rows)
+        self._pending += 1
+        try:
+            return await loop.run_in_executor(self.pool, self._run, rows)
+        finally:
+            self._pending -= 1
+
+    @property
+    def idle(self) -> bool:
+        """No model call is running or waiting for a thread."""
+        return self._pending == 0 and (self._batcher is None or self._batcher.idle)
 
     def _run_parts(self, parts: list[np.ndarray]) -> np.ndarray:
         return self._run(parts[0] if len(parts) == 1 else np.concatenate(parts))
@@ -100,7 +126,12 @@ class InferenceEngine:
     def _run(self, rows: np.ndarray) -> np.ndarray:
         started = time.perf_counter()
         scores = self.predictor.run(rows)
-        self._m_inference.observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self._m_inference.observe(elapsed)
+        if len(rows) <= INLINE_MAX_ROWS:
+            known = self._small_call_s
+            self._small_call_s = elapsed if known == INF else known + 0.1 * (elapsed - known)
+        self._last_done = time.perf_counter()
         self._m_batch.observe(len(rows))
         self._m_predictions.inc(len(rows))
         observed = self.predictor.drift_scores(scores)

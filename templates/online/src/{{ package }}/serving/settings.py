@@ -31,6 +31,12 @@ class ServingSettings(HttpSettings):
         description="extra wait for a fuller batch when a thread is free; capped at budget / 10. "
         "0: batches form only while the model is busy, which adds no latency",
     )
+    inline_call_us: float = Field(
+        100.0,
+        ge=0,
+        description="a call of a few rows measured under this runs on the event loop when no "
+        "other call is in flight (a thread hand-off costs more); 0: always on the pool",
+    )
     drift_window: int = Field(1000, ge=10, description="recent scores compared with the baseline")
     tracing: bool = Field(False, description="OpenTelemetry traces (needs the otel extra)")
     otlp_endpoint: str | None = Field(None, description="OTLP/HTTP traces endpoint")

@@ -33,7 +33,7 @@ class ServiceState:
     def attach(self, predictor: Predictor) -> None:
         """Serve an already loaded, verified and warmed predictor."""
         self.engine = InferenceEngine(
-            predictor, self.settings, self.metrics, expected=lambda: self.admission.in_flight
+            predictor, self.settings, self.metrics, expected=lambda: self.admission.reading
         )
         self.metrics.model_loaded(predictor.info)
 

@@ -42,6 +42,7 @@ class Admission:
         self.min_retry_s = min_retry_s
         self.min_samples = max(2, min_samples)
         self.in_flight = 0
+        self.reading = 0  # admitted requests whose bodies are still arriving
         self.lag_s = 0.0  # how late the event loop runs, a moving average
         self._clock = clock
         self._last = clock()
