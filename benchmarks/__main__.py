@@ -21,6 +21,7 @@ BENCHMARKS = {
     "startup": "benchmarks.startup",
     "new": "benchmarks.new_project",
     "online": "benchmarks.online_service",
+    "request_path": "benchmarks.request_path",
     "overload": "benchmarks.overload",
     "model_import": "benchmarks.model_import",
     "spike": "benchmarks.spike_throughput",

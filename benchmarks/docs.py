@@ -29,9 +29,12 @@ def _source_line(document: dict[str, object]) -> str:
     machine = document["machine"]
     assert isinstance(machine, dict)
     load = machine.get("load_average")
+    share = document.get("cpu_steal_share")
+    steal = f"; CPU time stolen by other guests {share:.0%}" if share is not None else ""
     return (
         f"_Measured {machine.get('date')} on {machine.get('cpus')} CPUs (load average before "
-        f"{load}, after {document.get('load_average_after')}), commit {machine.get('commit')}; "
+        f"{load}, after {document.get('load_average_after')}{steal}), commit "
+        f"{machine.get('commit')}; "
         f"reproduce with `{document['command']}`; raw figures in "
         f"`benchmarks/results/{document['benchmark']}.json`._\n"
     )

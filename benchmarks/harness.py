@@ -164,7 +164,27 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "commit": commit or None,
+        "cpu_times": cpu_times(),
     }
+
+
+def cpu_times() -> list[int]:
+    """The machine's CPU time counters (``/proc/stat``: user ... steal), or [] elsewhere."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(x) for x in stat.readline().split()[1:9]]
+    except OSError:
+        return []
+
+
+def steal_share(before: list[int], after: list[int]) -> float | None:
+    """The share of CPU time the hypervisor gave to other guests between two readings:
+    a shared host's noise, which the load average does not show."""
+    if len(before) < 8 or len(after) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    total = sum(spent)
+    return round(spent[7] / total, 3) if total > 0 else None
 
 
 def save_result(name: str, result: dict[str, Any], before: dict[str, Any]) -> Path:
@@ -175,6 +195,7 @@ def save_result(name: str, result: dict[str, Any], before: dict[str, Any]) -> Pa
         "command": f"nox -s bench -- {name}",
         "machine": before,
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "cpu_steal_share": steal_share(before.get("cpu_times", []), cpu_times()),
         "result": result,
     }
     path = RESULTS / f"{name}.json"

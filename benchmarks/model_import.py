@@ -9,7 +9,9 @@ sklearn runtime"); the naive baseline
 (``benchmarks/naive_service.py``, an async FastAPI endpoint calling ``predict_proba``)
 loads the same joblib file. Each server: one uvicorn worker pinned to core 0; wrk pinned
 to core 1, one row per request, at concurrency 1, 8, 32 and 64. Cold start: from the
-process start to the first 200 from ``/ready`` (median of 3).
+process start to the first 200 from ``/ready`` (median of 3). The three servers of a model
+are up at once and loaded in turn, ``ROUNDS`` rounds per concurrency (medians), so the
+machine's drift lands on each alike.
 
 Targets (issue 20): the imported forest at least 1x the baseline's throughput at c=1 and
 at least 10x at c=32, with a lower p99 at c=32.
@@ -17,21 +19,23 @@ at least 10x at c=32, with a lower p99 at c=32.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from benchmarks.harness import ROOT, Installed, new_project
-from benchmarks.online_service import CONCURRENCY, DURATION_S, _free_port, _wrk
+from benchmarks.online_service import (
+    DURATION_S,
+    ROUNDS,
+    Arm,
+    _interleaved,
+    _server,
+    serve_the_source,
+)
 
 TARGETS = {"c1": 1.0, "c32": 10.0}
 COLD_REPEATS = 3
@@ -58,62 +62,8 @@ def _row(venv: Installed) -> str:
     return json.dumps({"instances": [json.loads(out)]})
 
 
-@contextlib.contextmanager
-def _started(command: list[str], env: dict[str, str], cwd: Path, port: int) -> Iterator[float]:
-    """A server pinned to core 0 in its own process group, ready; yields the seconds from
-    its start to the first 200 from /ready, and always stops it."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        ["taskset", "-c", "0", *command],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        deadline = started + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{command} exited with {process.returncode}")
-            if time.perf_counter() > deadline:
-                raise RuntimeError(f"{command} not ready in 120 s")
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as answer,
-            ):
-                if answer.status == 200:
-                    break
-            time.sleep(0.02)
-        yield time.perf_counter() - started
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def _cold_start(command: list[str], env: dict[str, str], cwd: Path, port: int) -> float:
-    with _started(command, env, cwd, port) as seconds:
-        return seconds
-
-
-def _serve_the_source(path: Path) -> None:
-    """Point the manifest at the scikit-learn source file, as a failed conversion leaves it
-    (a ``--model-format sklearn`` project has scikit-learn installed to serve it)."""
-    document = json.loads(path.read_text())
-    source = document.pop("source_model")
-    document.update(framework="sklearn", file=source["file"], sha256=source["sha256"])
-    path.write_text(json.dumps(document, indent=2))
-
-
-def _servers(
-    kind: str, work: Path, sklearn_venv: Installed
-) -> dict[str, tuple[Installed, list[str], dict[str, str], Path]]:
-    """The three servers of one model: (installed project, command, env, cwd)."""
+def _servers(kind: str, work: Path, sklearn_venv: Installed) -> list[tuple[Arm, Installed]]:
+    """The three servers of one model, each with the venv that runs it."""
     model = work / f"{kind}.joblib"
     _train(sklearn_venv, kind, model)
     imported = new_project(
@@ -131,25 +81,37 @@ def _servers(
         name="bench-import",
         options=["--model", str(model), "--trust-pickle", "--model-format", "sklearn"],
     )
-    _serve_the_source(runtime.path / "models" / "manifest.json")
+    serve_the_source(runtime.path / "models" / "manifest.json")
     serve = ["-m", "bench_import.serving"]
     naive = [
-        "-m", "uvicorn", "benchmarks.naive_service:app", "--workers", "1",
-        "--log-level", "warning",
-    ]  # fmt: skip
-    return {
-        "naive": (sklearn_venv, naive, {"NAIVE_MODEL": str(model)}, ROOT),
-        "imported": (imported, serve, {}, imported.path),
-        "imported, sklearn runtime": (runtime, serve, {}, runtime.path),
-    }
+        "-m",
+        "uvicorn",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "benchmarks.naive_service:app",
+    ]
+    return [
+        (Arm("naive", naive, ROOT, {"NAIVE_MODEL": str(model)}, uvicorn=True), sklearn_venv),
+        (Arm("imported", serve, imported.path), imported),
+        (Arm("imported, sklearn runtime", serve, runtime.path), runtime),
+    ]
 
 
 def main() -> dict[str, object]:
     for tool in ("wrk", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"this benchmark needs {tool} (apt-get install -y wrk util-linux)")
-    rows: list[dict[str, object]] = []
+    rows: list[dict[str, Any]] = []
     cold: dict[str, dict[str, float]] = {}
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith(("APP_", "VIRTUAL_ENV"))}
+    base_env.update(
+        APP_WORKERS="1",
+        APP_LOG_LEVEL="WARNING",
+        APP_LATENCY_BUDGET_MS="100",
+        APP_ADMISSION="concurrency",  # capacity in a closed loop; shedding is overload's
+    )
     verdicts: dict[str, dict[str, object]] = {}
     with tempfile.TemporaryDirectory(prefix="mlship-bench-import-") as tmp:
         work = Path(tmp)
@@ -158,40 +120,19 @@ def main() -> dict[str, object]:
         )
         body = _row(base)
         for kind in ("linear", "forest"):
-            for name, (installed, args, extra, cwd) in _servers(kind, work, base).items():
-                port = _free_port()
-                env = installed.env(
-                    **extra,
-                    APP_PORT=str(port),
-                    APP_WORKERS="1",
-                    APP_LOG_LEVEL="WARNING",
-                    APP_LATENCY_BUDGET_MS="100",
-                )
-                command = [str(installed.python), *args]
-                if name == "naive":
-                    command += ["--port", str(port)]
-                starts = [_cold_start(command, env, cwd, port) for _ in range(COLD_REPEATS)]
-                cold.setdefault(kind, {})[name] = round(statistics.median(starts), 3)
-                url = f"http://127.0.0.1:{port}"
-                with _started(command, env, cwd, port):
-                    _wrk(f"{url}/v1/predict", body, 8, work)  # warm-up
-                    for connections in CONCURRENCY:
-                        row = {
-                            "model": kind,
-                            "server": name,
-                            "concurrency": connections,
-                            **_wrk(f"{url}/v1/predict", body, connections, work),
-                        }
-                        rows.append(row)
-                        print(
-                            f"{kind:7s} {name:26s} c={connections:<3d} {row['rps']:>9} rps  "
-                            f"p99 {row['p99_ms']:>8} ms",
-                            flush=True,
-                        )
+            arms = _servers(kind, work, base)
+            for arm, installed in arms:
+                starts = []
+                for _ in range(COLD_REPEATS):
+                    with _server(arm, installed.python, base_env) as (_, seconds):
+                        starts.append(seconds)
+                cold.setdefault(kind, {})[arm.name] = round(statistics.median(starts), 3)
+            rows += _interleaved(kind, arms, base_env, body, work)
             verdicts[kind] = _verdict(kind, rows, cold[kind])
     return {
         "benchmark": "model_import",
         "duration_s": DURATION_S,
+        "rounds": ROUNDS,
         "rows": rows,
         "cold_start_s": cold,
         "verdicts": verdicts,

@@ -8,10 +8,15 @@ the bottleneck and the service's capacity is one that an open-model generator on
 can exceed tenfold (the demo models in onnxruntime serve more requests than such a
 generator can offer at 2x). It runs one uvicorn worker pinned to core 0, the generator
 (``benchmarks/open_loop.py``, with the project's interpreter) runs on core 1.
-Capacity is measured first: closed loop, 32 connections, fixed
-limit (nothing shed). Then, for each overload factor (2x, 5x, 10x capacity) and each
-admission mode, a fresh service is warmed up at half the capacity and loaded open-model:
-requests leave on schedule whatever the answers, latency runs from the scheduled send.
+The machine's speed drifts by up to a fifth within a minute (shared hosts), so a capacity
+measured once would mislead every ratio after it: each run measures its own. For each
+overload factor (2x, 5x, 10x) and each admission mode, a fresh service is warmed up at half
+the capacity, its capacity is measured in a closed loop (4 connections: the model is never
+idle and budget-aware admission sheds nothing), the open-model load runs (requests leave on
+schedule whatever the answers, latency runs from the scheduled send), and the capacity is
+measured again. Goodput is taken against the mean of the two capacities. Every
+(factor, mode) pair runs ``BENCH_REPEATS`` times (default 3), interleaved; the table gives
+the repetition with the median goodput and the worst accepted p99 of all of them.
 
 - fixed limit: ``APP_ADMISSION=concurrency`` (at most ``max_concurrency`` = 128 in flight,
   the rest get 503 at once): what KServe's or BentoML's fixed concurrency gives;
@@ -33,6 +38,7 @@ import os
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +53,9 @@ from benchmarks import harness
 FACTORS = (2, 5, 10)
 MODES = {"fixed limit": "concurrency", "budget-aware": "budget"}
 DURATION_S = float(os.environ.get("BENCH_DURATION_S", "10"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+CAPACITY_S = 4.0
+CAPACITY_CONNECTIONS = 4
 BUDGET_MS = 100.0
 TIMEOUT_S = 2.0  # the service's default request timeout: 20 x the budget
 GOODPUT_TARGET = 0.9
@@ -61,7 +70,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def _service(project: harness.Installed, admission: str) -> Iterator[str]:
+def _service(project: harness.Installed, admission: str) -> Iterator[tuple[str, int]]:
     port = _free_port()
     env = project.env(
         APP_PORT=str(port),
@@ -89,7 +98,7 @@ def _service(project: harness.Installed, admission: str) -> Iterator[str]:
                 if answer.status == 200:
                     break
             time.sleep(0.1)
-        yield base
+        yield base, process.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGTERM)
@@ -122,6 +131,41 @@ def _load(
     return result
 
 
+def _thread_cpu_s(pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the process's event-loop thread and of all its other threads."""
+    tick = os.sysconf("SC_CLK_TCK")
+    loop = others = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            seconds = (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+            if task.name == str(pid):
+                loop += seconds
+            else:
+                others += seconds
+    return loop, others
+
+
+def _capacity(project: harness.Installed, url: str, body: Path) -> float:
+    """Answers per second in a closed loop that keeps the model busy without shedding."""
+    closed = _load(project, url, body, 0, CAPACITY_S, connections=CAPACITY_CONNECTIONS)
+    answered = closed["outcomes"].get("200", {}).get("count", 0)
+    return float(answered / closed["duration_s"])
+
+
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The repetition with the median goodput, with the worst p99 and max of them all."""
+    ordered = sorted(runs, key=lambda r: r["goodput_of_capacity"])
+    chosen = dict(ordered[len(ordered) // 2])
+    p99s = [r["accepted_p99_ms"] for r in runs if r["accepted_p99_ms"] is not None]
+    maxes = [r["accepted_max_ms"] for r in runs if r["accepted_max_ms"] is not None]
+    chosen["worst_accepted_p99_ms"] = max(p99s) if p99s else None
+    chosen["worst_accepted_max_ms"] = max(maxes) if maxes else None
+    chosen["accepted_past_timeout"] = any(r["accepted_past_timeout"] for r in runs)
+    chosen["goodput_of_capacity_all"] = [r["goodput_of_capacity"] for r in runs]
+    return chosen
+
+
 def _figures(result: dict[str, Any], capacity: float) -> dict[str, Any]:
     outcomes = result["outcomes"]
     sent = result["sent"]
@@ -135,6 +179,7 @@ def _figures(result: dict[str, Any], capacity: float) -> dict[str, Any]:
         "accepted_p50_ms": ok["p50_ms"],
         "accepted_p99_ms": ok["p99_ms"],
         "accepted_max_ms": ok["max_ms"],
+        "capacity_rps": round(capacity, 1),
         "goodput_rps": round(goodput, 1),
         "goodput_of_capacity": round(goodput / capacity, 3) if capacity else 0.0,
         "shed_rate": round(shed / sent, 4) if sent else 0.0,
@@ -180,32 +225,49 @@ def main() -> dict[str, Any]:
         )
         body = work / "body.json"
         body.write_text(json.dumps({"instances": [json.loads(row)]}))
-        with _service(project, "concurrency") as base:
-            _load(project, f"{base}/v1/predict", body, 0, 3, connections=32)  # warm-up
-            closed = _load(project, f"{base}/v1/predict", body, 0, DURATION_S, connections=32)
-        capacity = closed["outcomes"]["200"]["count"] / closed["duration_s"]
-        print(f"capacity {capacity:.0f} requests/s (closed loop, 32 connections)", flush=True)
-        runs = []
-        for factor in FACTORS:
-            for label, admission in MODES.items():
-                with _service(project, admission) as base:
-                    _load(project, f"{base}/v1/predict", body, capacity / 2, 3)  # warm-up
-                    result = _load(
-                        project, f"{base}/v1/predict", body, capacity * factor, DURATION_S
+        url_of = "{}/v1/predict".format
+        with _service(project, "concurrency") as (base, _):
+            _load(project, url_of(base), body, 0, 3, connections=CAPACITY_CONNECTIONS)  # warm-up
+            first = _capacity(project, url_of(base), body)
+        print(f"capacity {first:.0f} requests/s (closed loop, first estimate)", flush=True)
+        repeated: dict[tuple[int, str], list[dict[str, Any]]] = {}
+        for repeat in range(REPEATS):
+            for factor in FACTORS:
+                for label, admission in MODES.items():
+                    with _service(project, admission) as (base, pid):
+                        url = url_of(base)
+                        _load(project, url, body, first / 2, 3)  # warm-up
+                        before = _capacity(project, url, body)
+                        cpu_before, started = _thread_cpu_s(pid), time.monotonic()
+                        result = _load(project, url, body, first * factor, DURATION_S)
+                        cpu_after, elapsed = _thread_cpu_s(pid), time.monotonic() - started
+                        after = _capacity(project, url, body)
+                    capacity = (before + after) / 2
+                    figures = {
+                        "factor": factor,
+                        "admission": label,
+                        "repeat": repeat + 1,
+                        **_figures(result, capacity),
+                        # share of the one core: the event loop (HTTP, admission, shedding)
+                        # against the inference thread (the model)
+                        "event_loop_cpu": round((cpu_after[0] - cpu_before[0]) / elapsed, 3),
+                        "inference_cpu": round((cpu_after[1] - cpu_before[1]) / elapsed, 3),
+                    }
+                    repeated.setdefault((factor, label), []).append(figures)
+                    print(
+                        f"{factor:>2}x {label:13s} #{repeat + 1} capacity {capacity:.0f}/s, "
+                        f"accepted p99 {figures['accepted_p99_ms']} ms, goodput "
+                        f"{figures['goodput_of_capacity']:.0%} of capacity, shed "
+                        f"{figures['shed_rate']:.0%}, other {figures['other_outcomes']}, "
+                        f"generator late {figures['generator_late']}",
+                        flush=True,
                     )
-                figures = {"factor": factor, "admission": label, **_figures(result, capacity)}
-                runs.append(figures)
-                print(
-                    f"{factor:>2}x {label:13s} accepted p99 {figures['accepted_p99_ms']} ms, "
-                    f"goodput {figures['goodput_of_capacity']:.0%} of capacity, "
-                    f"shed {figures['shed_rate']:.0%}, other {figures['other_outcomes']}, "
-                    f"generator late {figures['generator_late']}",
-                    flush=True,
-                )
+    runs = [_median_run(repeated[(f, label)]) for f in FACTORS for label in MODES]
+    capacity = statistics.median(r["capacity_rps"] for rs in repeated.values() for r in rs)
     budget_runs = [r for r in runs if r["admission"] == "budget-aware"]
     met = all(
-        r["accepted_p99_ms"] is not None
-        and r["accepted_p99_ms"] <= BUDGET_MS
+        r["worst_accepted_p99_ms"] is not None
+        and r["worst_accepted_p99_ms"] <= BUDGET_MS
         and r["goodput_of_capacity"] >= GOODPUT_TARGET
         and not r["accepted_past_timeout"]
         for r in budget_runs
@@ -216,30 +278,52 @@ def main() -> dict[str, Any]:
         "budget_ms": BUDGET_MS,
         "request_timeout_s": TIMEOUT_S,
         "capacity_rps": round(capacity, 1),
+        "repeats": REPEATS,
         "runs": runs,
         "ok": met,
     }
 
 
 def table(result: dict[str, Any]) -> str:
+    repeats = result.get("repeats", 1)
     lines = [
-        f"Capacity {result['capacity_rps']:,.0f} requests/s (closed loop); budget "
-        f"{result['budget_ms']:g} ms, request timeout {result['request_timeout_s']:g} s.",
+        f"Capacity (closed loop, median of every run's own measurement) "
+        f"{result['capacity_rps']:,.0f} requests/s; budget {result['budget_ms']:g} ms, "
+        f"request timeout {result['request_timeout_s']:g} s; {repeats} repetitions per row.",
         "",
-        "| load | admission | accepted p99 | accepted max | goodput / capacity | shed | "
-        "other failures | sends late (generator) |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| load | offered / capacity | admission | accepted p99 (worst) | accepted max (worst) "
+        "| goodput / capacity (median; all) | shed | other failures | core: event loop / model "
+        "| sends late (generator) |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for run in result["runs"]:
+        every = ", ".join(f"{g:.0%}" for g in run.get("goodput_of_capacity_all", []))
+        p99 = run.get("worst_accepted_p99_ms", run["accepted_p99_ms"])
+        worst_max = run.get("worst_accepted_max_ms", run["accepted_max_ms"])
+        offered = (
+            f"{run['sent'] / result['duration_s'] / run['capacity_rps']:.1f}x"
+            if run.get("capacity_rps")
+            else "-"
+        )
+        cpu = (
+            f"{run['event_loop_cpu']:.0%} / {run['inference_cpu']:.0%}"
+            if "event_loop_cpu" in run
+            else "-"
+        )
         lines.append(
-            f"| {run['factor']}x | {run['admission']} | {run['accepted_p99_ms']} ms | "
-            f"{run['accepted_max_ms']} ms | {run['goodput_of_capacity']:.0%} | "
-            f"{run['shed_rate']:.0%} | {run['other_failures']} | {run['generator_late']} |"
+            f"| {run['factor']}x | {offered} | {run['admission']} | {p99} ms | {worst_max} ms | "
+            f"{run['goodput_of_capacity']:.0%} ({every}) | {run['shed_rate']:.0%} | "
+            f"{run['other_failures']} | {cpu} | {run['generator_late']} |"
         )
     lines += [
         "",
-        "A send is late when the generator itself left it more than 5 ms after its scheduled "
-        "time (its core was saturated); the latency still runs from the scheduled time.",
+        "The load is a multiple of a first capacity estimate; the offered rate over the "
+        "run's own capacity is what it was. Goodput counts answers within the budget, against "
+        "the capacity measured just before and just after the same run on the same process. "
+        "The service has one core: what the event loop spends receiving and shedding the "
+        "excess, the model cannot use. A send is "
+        "late when the generator itself left it more than 5 ms after its scheduled time (its "
+        "core was saturated); the latency still runs from the scheduled time.",
     ]
     return "\n".join(lines) + "\n"
 
