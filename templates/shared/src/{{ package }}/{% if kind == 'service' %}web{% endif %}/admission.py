@@ -75,14 +75,22 @@ class Admission:
 
     def admit(self) -> int | None:
         """None when admitted (call :meth:`release` once answered), else the Retry-After."""
-        if self.in_flight >= self.max_in_flight:
-            return self._retry_after()
-        if self.budgeted and self.in_flight:
-            rate = self.rate
-            if rate is not None and (self.in_flight + 1) / rate + self.lag_s > self.target_s:
-                return self._retry_after()
+        retry_s = self.refusal()
+        if retry_s is not None:
+            return retry_s
         self._tick()
         self.in_flight += 1
+        return None
+
+    def refusal(self) -> int | None:
+        """The Retry-After if a request arriving now would be shed, else None; admits nothing."""
+        in_flight = self.in_flight
+        if in_flight >= self.max_in_flight:
+            return self._retry_after()
+        if self.budgeted and in_flight:
+            rate = self.rate
+            if rate is not None and (in_flight + 1) / rate + self.lag_s > self.target_s:
+                return max(self.min_retry_s, math.ceil(in_flight / rate))
         return None
 
     def observe_lag(self, lag_s: float) -> None:

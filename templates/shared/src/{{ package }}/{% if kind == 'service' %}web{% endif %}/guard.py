@@ -6,7 +6,9 @@ backlog. Their bodies are read here, within ``max_body_bytes`` (413) and the req
 timeout (504), then handed to the app; a Content-Type they cannot read gets 415. Every
 response carries ``X-Request-Id`` and is counted by route, method and status; while the
 process drains, every response also says ``Connection: close``. Shed requests are
-counted in metrics and summarised in the log, never logged one line each.
+counted in metrics and summarised in the log, never logged one line each. Served by
+:func:`.server.serve`, most shed requests never reach this layer as ASGI: the HTTP protocol
+asks :meth:`Guard.refusal` first and writes the 503 itself (:mod:`.refusal`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from ..logs import request_id
 from .admission import Admission
 from .drain import DRAIN, Drain
 from .metrics import HttpMetrics
+from .refusal import FRONT_DOOR
 from .replies import Reply, error_reply, retry_after
 from .settings import HttpSettings
 
@@ -61,8 +64,8 @@ class ShedLog:
         self._clock = clock
         self._next = 0.0
 
-    def shed(self, route: str, retry_s: int) -> None:
-        self.count += 1
+    def shed(self, route: str, retry_s: int, count: int = 1) -> None:
+        self.count += count
         now = self._clock()
         if now < self._next:
             return
@@ -109,6 +112,8 @@ class Guard:
         # shedding must cost the event loop as little as possible: its replies are made once
         self._shed_counter = metrics.rejected.labels("overload")
         self._shed_replies: dict[int, Reply] = {}
+        self._refused: dict[str, int] = {}  # refused by the protocol, not yet in metrics
+        self._refused_retry_s = 0
         self._watched: asyncio.AbstractEventLoop | None = None  # the loop whose lag is measured
         # request ids: unique per process, cheaper than a random id per request
         self._id_prefix = secrets.token_hex(4)
@@ -118,6 +123,8 @@ class Guard:
         if scope["type"] != "http":  # lifespan goes to the app
             await self.app(scope, receive, send)
             return
+        if self._refused:  # before anything that reads metrics sees them
+            self._count_refusals()
         started = time.perf_counter()
         path = scope["path"]
         route = self.route_of(path)
@@ -167,10 +174,11 @@ class Guard:
                 counter = metrics.requests.labels(route, method, str(status))
                 self._counters[(route, method, status)] = counter
             counter.inc()
-            timer = self._timers.get(route)
-            if timer is None:
-                timer = self._timers[route] = metrics.latency.labels(route)
-            timer.observe(elapsed)
+            if not shed:  # shed requests are counted, not timed: they would hide the p99
+                timer = self._timers.get(route)
+                if timer is None:
+                    timer = self._timers[route] = metrics.latency.labels(route)
+                timer.observe(elapsed)
             if self.access_log or (status >= 500 and not shed):
                 log.info(
                     "%s %s %d %.2f ms",
@@ -242,16 +250,61 @@ class Guard:
             self._update_gauges()
         return False
 
+    def refusal(
+        self, method: bytes, path: str, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[Reply, bytes] | None:
+        """The 503 and request id when a request, seen by its headers alone, is to be shed
+        now. None leaves the request to the usual path, which decides everything but
+        shedding first (415, 413), logs access and closes connections while draining.
+        Refusals reach the metrics and the log in bulk (:meth:`_count_refusals`), at the
+        next beat of the lag watcher or the next request through the guard, whichever is
+        first: each metric update costs the loop a lock."""
+        if method != b"POST" or self.drain.active or self.access_log:
+            return None
+        route = self.route_of(path)
+        readable = self.guarded.get(route)
+        if readable is None:
+            return None
+        rid = b""
+        for key, value in headers:
+            if key == b"content-type":
+                media_type = media_type_of(value)
+                if not is_json(media_type) and media_type not in readable:
+                    return None
+            elif key == b"content-length":
+                if not value.isdigit() or int(value) > self.max_body:
+                    return None
+            elif key == b"x-request-id":
+                rid = value[:128]
+        retry_s = self.admission.refusal()
+        if retry_s is None:
+            return None
+        rid = rid or f"{self._id_prefix}{next(self._ids):x}".encode()
+        self._refused[route] = self._refused.get(route, 0) + 1
+        self._refused_retry_s = retry_s
+        return self._shed_reply(retry_s), rid
+
+    def _count_refusals(self) -> None:
+        refused, self._refused = self._refused, {}
+        for route, count in refused.items():
+            self._shed_counter.inc(count)
+            self.metrics.requests.labels(route, "POST", "503").inc(count)
+            self.shed_log.shed(route, self._refused_retry_s, count)
+
     def _watch_loop(self) -> None:
         """Measure how late the event loop runs a callback due every ``LAG_EVERY_S``: the
-        time a request waits before the guard sees it, which admission must count."""
+        time a request waits before the guard sees it, which admission must count. From
+        then on this guard is the one that the HTTP protocol asks to refuse requests."""
         loop = asyncio.get_running_loop()
         self._watched = loop
+        FRONT_DOOR.open(self, loop)
         admission = self.admission
 
         def beat(due: float) -> None:
             now = loop.time()
             admission.observe_lag(max(0.0, now - due))
+            if self._refused:
+                self._count_refusals()
             if self._watched is loop:
                 loop.call_at(now + LAG_EVERY_S, beat, now + LAG_EVERY_S)
 

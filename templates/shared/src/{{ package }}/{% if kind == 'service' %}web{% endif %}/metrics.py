@@ -25,7 +25,7 @@ class HttpMetrics:
         )
         self.latency = Histogram(
             "http_request_duration_seconds",
-            "HTTP request latency",
+            "HTTP request latency (shed requests are counted, not timed)",
             ["route"],
             buckets=latency_buckets(budget_s),
             registry=registry,

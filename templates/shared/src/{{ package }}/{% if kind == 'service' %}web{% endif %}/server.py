@@ -25,6 +25,7 @@ from typing import Any
 import uvicorn
 
 from .drain import DRAIN
+from .refusal import RefusingHttpProtocol
 from .settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def serve(app: Any, settings: HttpSettings, workers: int = 1, factory: bool = Fa
         access_log=False,
         server_header=False,
         timeout_graceful_shutdown=settings.drain_timeout_s,
+        http=RefusingHttpProtocol,
     )
     server = DrainingServer(config)
     if workers > 1:
