@@ -126,6 +126,16 @@ def table(result: dict[str, Any]) -> str:
         "Stages overlap: the engine call contains the model call, engine.infer contains the "
         "hand-off and the engine call, the whole app contains every stage.",
     ]
+    stages = result["stages_us"]
+    if "shed_by_the_protocol" in stages:
+        lines += [
+            "",
+            "A request to shed (503), fed to the HTTP protocol in-process: through uvicorn's "
+            f"stock protocol and the app as an ASGI task {stages['shed_through_the_app']} us, "
+            f"refused by the service's protocol from its headers "
+            f"{stages['shed_by_the_protocol']} us "
+            f"({stages['shed_through_the_app'] / stages['shed_by_the_protocol']:.1f} times less).",
+        ]
     return "\n".join(lines) + "\n"
 
 

@@ -10,6 +10,9 @@ service runs), without sockets: the JSON parse, the schema check, the model call
 engine's call (model, metrics, drift), the hand-off to the inference thread and back, the
 micro-batcher around it (calls back to back), a lone call (run inline), the reply, and the
 whole ASGI app (guard, routing, all of the above) called once at a time and 32 at a time.
+Then a request to shed (503), fed as raw bytes to uvicorn's httptools protocol: the stock
+protocol, which runs it through the app as an ASGI task, against the service's refusing
+protocol (``web/refusal.py``), which answers it from the parsed headers.
 Each figure is the median over ``--rounds`` rounds of ``--calls`` calls, in microseconds
 per request.
 """
@@ -27,6 +30,69 @@ from pathlib import Path
 from typing import Any
 
 CONCURRENT = 32
+
+
+class Transport:
+    """What uvicorn's protocol writes to, without a socket: keeps the last status line."""
+
+    def __init__(self) -> None:
+        self.status = b""
+
+    def write(self, data: bytes) -> None:
+        if data.startswith(b"HTTP/1.1 "):
+            self.status = data[9:12]
+
+    def is_closing(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+
+async def _shed_costs(package: str, service: Any, body: bytes, calls: int, rounds: int
+                      ) -> dict[str, float]:  # fmt: skip
+    """Per shed request: the stock protocol and app against the refusing protocol."""
+    import uvicorn
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    refusing = importlib.import_module(f"{package}.web.refusal").RefusingHttpProtocol
+    request = (
+        b"POST /v1/predict HTTP/1.1\r\nhost: 127.0.0.1:8000\r\n"
+        b"content-type: application/json\r\ncontent-length: %d\r\n\r\n" % len(body) + body
+    )
+    config = uvicorn.Config(service, log_config=None, access_log=False, server_header=False)
+    config.load()
+    service.state.admission.max_in_flight = 0  # every request is to be shed
+    loop = asyncio.get_running_loop()
+    figures = {}
+    for name, protocol_class in (("shed_through_the_app", HttpToolsProtocol),
+                                 ("shed_by_the_protocol", refusing)):  # fmt: skip
+        state = ServerState()
+        transport = Transport()
+        protocol = protocol_class(config, state, {}, loop)
+        protocol.connection_made(transport)
+
+        async def one(protocol: Any = protocol, state: Any = state) -> None:
+            protocol.data_received(request)
+            while state.tasks:  # the stock protocol answers from a task
+                await asyncio.sleep(0)
+
+        figures[name] = await _timed_async(calls, rounds, one)
+        if transport.status != b"503":
+            raise SystemExit(f"{name}: the answer was {transport.status!r}, not 503")
+    return figures
 
 
 def _timed(calls: int, rounds: int, one: Callable[[], Any]) -> float:
@@ -138,6 +204,7 @@ async def probe(package: str, body: bytes, calls: int, rounds: int) -> dict[str,
     }
     if set(statuses) != {200}:
         raise SystemExit(f"the app answered {sorted(set(statuses))}, not only 200")
+    figures.update(await _shed_costs(package, service, body, calls, rounds))
     service.state.close()
     return figures
 

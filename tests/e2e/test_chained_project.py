@@ -309,7 +309,7 @@ def test_a_slow_stage_times_out_and_retries_as_configured(project: Project) -> N
             report = body["stages"]["entities"]
             assert report["status"] == "skipped" and "timeout" in report["error"]
             assert report["attempts"] == retries + 1
-            assert report["latency_ms"] <= STAGE_MS + 10
+            assert report["latency_ms"] <= STAGE_MS + 50  # the stage's cap, not 3 slow attempts
             metrics = httpx.get(f"{pipeline.url}/metrics").text
             assert metric(metrics, "pipeline_stage_retries_total", stage="entities") == retries
             assert (

@@ -27,7 +27,7 @@ from tests.model_files import (
     training_data,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # minutes: CI runs it with -m slow
 
 
 def _make(tmp_path: Path, venv_for: Callable[[Path], Venv], **spec: object) -> Project:

@@ -50,7 +50,7 @@ from .packaging_helpers import (
     series_names,
 )
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # minutes: CI runs it with -m slow
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 BOUND_S = 60.0  # every wait below gives up after this long

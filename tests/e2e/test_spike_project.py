@@ -25,7 +25,7 @@ import pytest
 
 from tests.e2e.conftest import Project, Venv
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # minutes: CI runs it with -m slow
 
 EXIT_PASS, EXIT_FAIL, EXIT_BAD_INPUT = 0, 1, 2
 

@@ -350,6 +350,7 @@ def test_a_full_producer_queue_pauses_and_loses_nothing(
     assert metrics['stream_pauses_total{cause="producer_queue"}'] > 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_stream_then_restart_loses_nothing(
     project: Project, broker: TansuBroker, topics: Topics, record_property: Any
 ) -> None:
@@ -385,6 +386,7 @@ def assigned(running: Running) -> float:
 # ---------------------------------------------------------------- scale-out
 
 
+@pytest.mark.slow
 def test_two_consumers_in_one_group_a_join_revokes_mid_batch_and_a_kill_loses_nothing(
     project: Project, broker: TansuBroker, topics: Topics, record_property: Any
 ) -> None:
@@ -574,6 +576,7 @@ def test_consumer_started_before_the_broker_connects_and_catches_up(
     assert log.count("Connect to") <= 3, "librdkafka's reconnect lines are held back"
 
 
+@pytest.mark.slow
 def test_broker_lost_mid_run_the_consumer_waits_and_resumes(
     project: Project, tmp_path: Path
 ) -> None:

@@ -11,9 +11,12 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.spike.helpers import Server, spike_cli, write_payloads
 
 
+@pytest.mark.slow
 def test_capacity_search_finds_the_knee_of_a_serial_service(
     server: Callable[..., Server], tmp_path: Path
 ) -> None:
