@@ -12,11 +12,12 @@ The machine's speed drifts by up to a fifth within a minute (shared hosts), so a
 measured once would mislead every ratio after it: each run measures its own. For each
 overload factor (2x, 5x, 10x) and each admission mode, a fresh service is warmed up at half
 the capacity, its capacity is measured in a closed loop (4 connections: the model is never
-idle and budget-aware admission sheds nothing), the open-model load runs (requests leave on
-schedule whatever the answers, latency runs from the scheduled send), and the capacity is
-measured again. Goodput is taken against the mean of the two capacities. Every
-(factor, mode) pair runs ``BENCH_REPEATS`` times (default 3), interleaved; the table gives
-the repetition with the median goodput and the worst accepted p99 of all of them.
+idle and budget-aware admission sheds nothing), the open-model load runs at the factor
+times that capacity (requests leave on schedule whatever the answers, latency runs from the
+scheduled send), and the capacity is measured again. Goodput is taken against the mean of
+the two capacities. Every (factor, mode) pair runs ``BENCH_REPEATS`` times (default 3),
+interleaved; the table gives the repetition with the median goodput and the worst accepted
+p99 of all of them.
 
 - fixed limit: ``APP_ADMISSION=concurrency`` (at most ``max_concurrency`` = 128 in flight,
   the rest get 503 at once): what KServe's or BentoML's fixed concurrency gives;
@@ -239,7 +240,8 @@ def main() -> dict[str, Any]:
                         _load(project, url, body, first / 2, 3)  # warm-up
                         before = _capacity(project, url, body)
                         cpu_before, started = _thread_cpu_s(pid), time.monotonic()
-                        result = _load(project, url, body, first * factor, DURATION_S)
+                        # a multiple of this run's own capacity: the machine's speed drifts
+                        result = _load(project, url, body, before * factor, DURATION_S)
                         cpu_after, elapsed = _thread_cpu_s(pid), time.monotonic() - started
                         after = _capacity(project, url, body)
                     capacity = (before + after) / 2
@@ -317,8 +319,9 @@ def table(result: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "The load is a multiple of a first capacity estimate; the offered rate over the "
-        "run's own capacity is what it was. Goodput counts answers within the budget, against "
+        "The load is a multiple of the capacity measured just before the run; the offered "
+        "rate over the run's own capacity (the mean of before and after) is what it was. "
+        "Goodput counts answers within the budget, against "
         "the capacity measured just before and just after the same run on the same process. "
         "The service has one core: what the event loop spends receiving and shedding the "
         "excess, the model cannot use. A send is "
