@@ -68,9 +68,10 @@ class Admission:
         span = marks[-1] - marks[0]
         return (len(marks) - 1) / span if span > 0 else None
 
-    def backlog_s(self) -> float:
-        """Expected time until the requests now in the service are done."""
-        rate = self.rate
+    def backlog_s(self, rate: float | None = None) -> float:
+        """Expected time until the requests now in the service are done (at ``rate`` when
+        the caller has just measured it)."""
+        rate = rate or self.rate
         return self.in_flight / rate if rate else 0.0
 
     def admit(self) -> int | None:
@@ -90,7 +91,7 @@ class Admission:
         if self.budgeted and in_flight:
             rate = self.rate
             if rate is not None and (in_flight + 1) / rate + self.lag_s > self.target_s:
-                return max(self.min_retry_s, math.ceil(in_flight / rate))
+                return self._retry_after(rate)
         return None
 
     def observe_lag(self, lag_s: float) -> None:
@@ -108,5 +109,5 @@ class Admission:
             self._busy += now - self._last
         self._last = now
 
-    def _retry_after(self) -> int:
-        return max(self.min_retry_s, math.ceil(self.backlog_s()))
+    def _retry_after(self, rate: float | None = None) -> int:
+        return max(self.min_retry_s, math.ceil(self.backlog_s(rate)))

@@ -56,6 +56,21 @@ def is_json(media_type: bytes) -> bool:
     return media_type == b"application/json" or media_type.endswith(b"+json")
 
 
+def read_headers(headers: list[tuple[bytes, bytes]]) -> tuple[bytes, int, bytes]:
+    """The guard's headers: request id (at most 128 bytes), Content-Length (-1 when absent
+    or not a number) and Content-Type."""
+    rid = content_type = b""
+    length = -1
+    for key, value in headers:
+        if key == b"x-request-id":
+            rid = value[:128]
+        elif key == b"content-length":
+            length = int(value) if value.isdigit() else -1
+        elif key == b"content-type":
+            content_type = value
+    return rid, length, content_type
+
+
 class ShedLog:
     """One line when shedding starts, then one count per ``SHED_LOG_EVERY_S`` while it lasts."""
 
@@ -129,17 +144,8 @@ class Guard:
         path = scope["path"]
         route = self.route_of(path)
         method = scope["method"]
-        rid = ""
-        length = -1
-        content_type = b""
-        for key, value in scope["headers"]:
-            if key == b"x-request-id":
-                rid = value.decode("latin-1")[:128]
-            elif key == b"content-length":
-                length = int(value) if value.isdigit() else -1
-            elif key == b"content-type":
-                content_type = value
-        rid = rid or f"{self._id_prefix}{next(self._ids):x}"
+        given_id, length, content_type = read_headers(scope["headers"])
+        rid = given_id.decode("latin-1") or self._new_id()
         token = request_id.set(rid)
         state = {"status": 0}
         id_header = (b"x-request-id", rid.encode("latin-1"))
@@ -204,7 +210,7 @@ class Guard:
         rejected = self.metrics.rejected
         if content_type:
             media_type = media_type_of(content_type)
-            if not is_json(media_type) and media_type not in self.guarded[route]:
+            if not self._reads(route, media_type):
                 rejected.labels("unsupported_media_type").inc()
                 readable = ", ".join(
                     ["application/json", *(t.decode() for t in self.guarded[route])]
@@ -262,27 +268,26 @@ class Guard:
         if method != b"POST" or self.drain.active or self.access_log:
             return None
         route = self.route_of(path)
-        readable = self.guarded.get(route)
-        if readable is None:
+        if route not in self.guarded:
             return None
-        rid = b""
-        for key, value in headers:
-            if key == b"content-type":
-                media_type = media_type_of(value)
-                if not is_json(media_type) and media_type not in readable:
-                    return None
-            elif key == b"content-length":
-                if not value.isdigit() or int(value) > self.max_body:
-                    return None
-            elif key == b"x-request-id":
-                rid = value[:128]
+        rid, length, content_type = read_headers(headers)
+        if length > self.max_body or (
+            content_type and not self._reads(route, media_type_of(content_type))
+        ):
+            return None
         retry_s = self.admission.refusal()
         if retry_s is None:
             return None
-        rid = rid or f"{self._id_prefix}{next(self._ids):x}".encode()
+        rid = rid or self._new_id().encode()
         self._refused[route] = self._refused.get(route, 0) + 1
         self._refused_retry_s = retry_s
         return self._shed_reply(retry_s), rid
+
+    def _reads(self, route: str, media_type: bytes) -> bool:
+        return is_json(media_type) or media_type in self.guarded[route]
+
+    def _new_id(self) -> str:
+        return f"{self._id_prefix}{next(self._ids):x}"
 
     def _count_refusals(self) -> None:
         refused, self._refused = self._refused, {}
