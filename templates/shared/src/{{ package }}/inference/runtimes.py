@@ -17,6 +17,7 @@ from ..settings import AppSettings
 from . import device as devices
 from .errors import ModelLoadError
 from .manifest import Manifest
+from .sklearn_paths import fast_method
 
 log = logging.getLogger(__name__)
 
@@ -156,57 +157,20 @@ class SklearnRuntime:
             threadpool_limits(settings.intra_op_threads)
         self._model = model
         wants_proba = manifest.task != "regression" and hasattr(model, "predict_proba")
-        self._predict = model.predict_proba if wants_proba else model.predict
         # scikit-learn's per-call overhead (validation, configuration) is most of a small
-        # model's time, and every estimator is vectorised: many rows cost little more
+        # model's time: common families are scored from their attributes instead
+        fast = fast_method(model, manifest.input.n_features, wants_proba)
+        self._predict = fast or (model.predict_proba if wants_proba else model.predict)
+        log.info(
+            "scikit-learn %s: %s",
+            type(model).__name__,
+            "scored from its fitted attributes" if fast else "scored by its own method",
+        )
+        # every estimator is vectorised: many rows in one call cost little more than one
         self.gains_from_batching = True
-        if wants_proba:
-            self._predict = _forest_fast_path(model, manifest.input.n_features) or self._predict
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         return np.asarray(self._predict(batch))
-
-
-def _forest_fast_path(model: Any, width: int) -> Any:
-    """``predict_proba`` of a random forest (or extra trees) straight from its trees.
-
-    scikit-learn runs each tree of a forest as a joblib task wrapped in a configuration
-    context and fresh warning filters; for one row, that wrapping costs about thirty times
-    the trees' own work. Summing the trees' probabilities directly gives the same numbers
-    (checked here against the model's own ``predict_proba``; any difference keeps the
-    model's method).
-    """
-    from sklearn.ensemble import ExtraTreesClassifier, RandomForestClassifier
-
-    steps = model.steps if hasattr(model, "steps") else [("model", model)]
-    forest = steps[-1][1]
-    if type(forest) not in (RandomForestClassifier, ExtraTreesClassifier):
-        return None
-    if forest.n_outputs_ != 1 or not forest.estimators_:
-        return None
-    before = model[:-1] if len(steps) > 1 else None
-    trees = [estimator.tree_ for estimator in forest.estimators_]
-    n_classes = int(forest.n_classes_)
-
-    def predict_proba(batch: np.ndarray) -> np.ndarray:
-        rows = before.transform(batch) if before is not None else batch
-        rows = np.ascontiguousarray(rows, dtype=np.float32)
-        total = np.zeros((len(rows), n_classes))
-        for tree in trees:
-            counts = tree.predict(rows)[:, :n_classes]
-            sums = counts.sum(axis=1, keepdims=True)
-            sums[sums == 0.0] = 1.0
-            total += counts / sums
-        total /= len(trees)
-        return total
-
-    probe = np.vstack(
-        [np.zeros(width), np.ones(width), np.linspace(-1e3, 1e3, width), np.arange(width)]
-    ).astype(np.float32)
-    if not np.allclose(predict_proba(probe), model.predict_proba(probe), rtol=0, atol=1e-9):
-        log.warning("the forest's trees do not add up to its predict_proba: using the latter")
-        return None
-    return predict_proba
 
 
 def _load_skops(path: Path) -> Any:
