@@ -94,8 +94,11 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout_s: float = 9
 
 
 @contextlib.contextmanager
-def _server(arm: Arm, python: Path, base_env: dict[str, str]) -> Iterator[tuple[str, float]]:
-    """Start ``arm`` pinned to core 0 in its own process group; always stop it."""
+def _server(
+    arm: Arm, python: Path, base_env: dict[str, str], pids: list[int] | None = None
+) -> Iterator[tuple[str, float]]:
+    """Start ``arm`` pinned to core 0 in its own process group (its pid appended to
+    ``pids``); always stop it."""
     port = _free_port()
     command = [str(python), *arm.command]
     if arm.uvicorn:
@@ -111,6 +114,8 @@ def _server(arm: Arm, python: Path, base_env: dict[str, str]) -> Iterator[tuple[
         start_new_session=True,
     )
     base = f"http://127.0.0.1:{port}"
+    if pids is not None:
+        pids.append(process.pid)  # taskset execs the server: the same pid
     try:
         cold = _wait_ready(f"{base}/ready", process)
         yield base, cold

@@ -9,6 +9,9 @@ three ways, each pinned to core 0 with its load generator on core 1:
 - in-process (``benchmarks/request_path_probe.py``, with the project's interpreter): each
   stage of the request path timed alone on the service's own objects, then the whole ASGI
   app without sockets.
+- sampled while it serves (``benchmarks/request_path_profile.py``): ``py-spy`` reads the
+  service's stacks during a second ``wrk`` run at 32 connections, and each sample is put in
+  one part of the request path (HTTP protocol, event loop, guard, JSON, schema, model, ...).
 
 The difference between the service's per-request time over HTTP and the ceiling's is what
 the service adds to the server stack; the stages say which part of it is what. What the
@@ -27,9 +30,11 @@ from typing import Any
 
 from benchmarks import harness
 from benchmarks.online_service import ROOT, Arm, _server, _wrk
+from benchmarks.request_path_profile import profile
 
 PROBE = Path(__file__).with_name("request_path_probe.py")
 CONNECTIONS = 32
+PROFILE_S = 4
 STAGES = {
     "json_parse": "JSON parse of the body",
     "schema_check": "schema check into a float32 array",
@@ -75,10 +80,19 @@ def main() -> dict[str, Any]:
                             "benchmarks.bare_asgi:app"], ROOT, uvicorn=True),
             Arm("generated", ["-m", f"{project.package}.serving"], project.path),
         ]  # fmt: skip
+        live: dict[str, Any] = {}
         for arm in arms:
-            with _server(arm, project.python, env) as (base, _):
-                _wrk(f"{base}/v1/predict", body, 8, work)  # warm-up
-                http[arm.name] = _wrk(f"{base}/v1/predict", body, CONNECTIONS, work)
+            pids: list[int] = []
+            with _server(arm, project.python, env, pids) as (base, _):
+                url = f"{base}/v1/predict"
+                _wrk(url, body, 8, work)  # warm-up
+                http[arm.name] = _wrk(url, body, CONNECTIONS, work)
+                if arm.name == "generated":  # sampled in a run of its own: py-spy takes CPU
+                    live = profile(
+                        pids[0],
+                        lambda url=url: _wrk(url, body, CONNECTIONS, work, PROFILE_S + 1),
+                        PROFILE_S,
+                    )
             print(f"{arm.name:10s} c={CONNECTIONS} {http[arm.name]['rps']} rps", flush=True)
         out = work / "probe.json"
         subprocess.run(
@@ -102,6 +116,7 @@ def main() -> dict[str, Any]:
         "fraction_of_ceiling": round(ceiling_us / service_us, 2),
         "stages_us": stages,
         "unaccounted_us": round(service_us - ceiling_us - stages["app_32_at_a_time"], 1),
+        "live_profile": live,
     }
 
 
@@ -126,6 +141,21 @@ def table(result: dict[str, Any]) -> str:
         "Stages overlap: the engine call contains the model call, engine.infer contains the "
         "hand-off and the engine call, the whole app contains every stage.",
     ]
+    live = result.get("live_profile") or {}
+    if live.get("shares"):
+        lines += [
+            "",
+            f"Sampled while it serves at {result['connections']} connections (py-spy, "
+            f"{live['samples']} samples; each sample in the bucket of its innermost known "
+            "frame), the service's core goes to:",
+            "",
+            "| part of the request path | share of samples | us per request |",
+            "| --- | ---: | ---: |",
+        ]
+        for name, share in live["shares"].items():
+            lines.append(f"| {name} | {share:.1%} | {share * service:.1f} |")
+    elif live.get("error"):
+        lines += ["", f"No live profile: {live['error']}."]
     stages = result["stages_us"]
     if "shed_by_the_protocol" in stages:
         lines += [
