@@ -22,7 +22,7 @@ from . import metrics, progress
 from .columns import Columns
 from .errors import CountMismatch, JobConfigError, RejectRateExceeded
 from .output import Layout, PartResult, completed, write_json
-from .plan import Checksums, Plan, build_plan, discover, estimate_parts, input_bytes
+from .plan import Checksums, Plan, build_plan, discover, estimate_parts
 from .scoring import OUTPUT_FORMAT_VERSION, STAGES
 from .settings import BatchSettings
 
@@ -138,8 +138,8 @@ def _engine(settings: BatchSettings, files: list[tuple[str, str]]) -> Any:
     from .local import LocalEngine
 
     parts = estimate_parts(files, settings.part_bytes())
-    ndjson_bytes = input_bytes([path for path, fmt in files if fmt == "ndjson"])
-    return LocalEngine(settings, settings.worker_count(parts), ndjson_bytes=ndjson_bytes)
+    ndjson = any(fmt == "ndjson" for _, fmt in files)
+    return LocalEngine(settings, settings.worker_count(parts), ndjson=ndjson)
 
 
 def _base_document(

@@ -22,7 +22,7 @@ from ..inference import Predictor, load_predictor
 from .output import Layout, PartResult
 from .plan import Part, Plan
 from .progress import Counter
-from .readers import choose_ndjson_parser, parse_ndjson_ready, parser_threads
+from .readers import parse_ndjson_ready, parser_threads
 from .scoring import Scorer, Written, make_scorer
 from .settings import BatchSettings
 
@@ -36,7 +36,7 @@ class Stopped(Exception):
 class LocalEngine:
     """``workers`` scoring threads sharing one loaded model, and one committing thread."""
 
-    def __init__(self, settings: BatchSettings, workers: int, ndjson_bytes: int = 0) -> None:
+    def __init__(self, settings: BatchSettings, workers: int, ndjson: bool = False) -> None:
         self.settings = settings
         self.workers = workers
         self.counter = Counter()
@@ -46,8 +46,7 @@ class LocalEngine:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="score")
         self._committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
         self._predictor: Future[Predictor] = self._pool.submit(load_predictor, settings)
-        # import the NDJSON parser while the input is planned, not in the first part
-        if ndjson_bytes and choose_ndjson_parser(ndjson_bytes):
+        if ndjson:  # import the NDJSON parser while the input is planned, not in the first part
             self._pool.submit(parse_ndjson_ready)
 
     def __enter__(self) -> LocalEngine:

@@ -329,14 +329,8 @@ def build_plan(
 
 def estimate_parts(files: list[tuple[str, str]], part_bytes: int) -> int:
     """Roughly how many parts the input makes (from file sizes), to size the worker pool."""
-    return sum(max(1, -(-_size(path) // part_bytes)) for path, _fmt in files)
-
-
-def input_bytes(paths: list[str]) -> int:
-    """The files' total size, before anything is read: chooses the NDJSON parser."""
-    return sum(_size(path) for path in paths)
-
-
-def _size(path: str) -> int:
-    fs, local = filesystem(path)
-    return fs.get_file_info(local).size or 0
+    total = 0
+    for path, _fmt in files:
+        fs, local = filesystem(path)
+        total += max(1, -(-(fs.get_file_info(local).size or 0) // part_bytes))
+    return total

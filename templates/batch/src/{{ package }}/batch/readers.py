@@ -30,10 +30,6 @@ from .files import filesystem
 from .plan import Part
 
 RAW_LIMIT = 300
-# Below this much NDJSON input, pyarrow's JSON reader parses it: importing polars costs a
-# small job more start-up time and resident memory than its faster parse gives back.
-POLARS_FROM_BYTES = 128 << 20
-_prefer_polars = True
 
 
 @dataclass(frozen=True)
@@ -149,9 +145,8 @@ def _json_chunk(block: bytes, count: int, first: int, columns: Columns, id_type:
 def parse_ndjson(block: bytes, schema: pa.Schema) -> pa.Table | None:
     """The block's records with ``schema``'s columns, or None when any line is not clean
     (then the caller parses line by line). polars tokenises NDJSON about 1.7x faster than
-    pyarrow's JSON reader, so it is used when installed, unless the job chose pyarrow's
-    for a small input (:func:`choose_ndjson_parser`); both give the same values."""
-    polars = _polars() if _prefer_polars else None
+    pyarrow's JSON reader, so it is used when installed; both give the same values."""
+    polars = _polars()
     if polars is None:
         try:
             table = pajson.read_json(
@@ -178,14 +173,6 @@ def _polars_type(polars: Any, kind: pa.DataType) -> Any:
     if pa.types.is_integer(kind):
         return polars.Int64
     return polars.Float64 if pa.types.is_floating(kind) else polars.String
-
-
-def choose_ndjson_parser(input_bytes: int) -> bool:
-    """polars for an input of at least ``POLARS_FROM_BYTES`` of NDJSON, pyarrow's reader
-    below; True if polars. Both give the same values."""
-    global _prefer_polars
-    _prefer_polars = input_bytes >= POLARS_FROM_BYTES
-    return _prefer_polars
 
 
 def parser_threads(count: int) -> None:
